@@ -1,0 +1,817 @@
+#!/usr/bin/env python3
+"""Benchmark draftdl against bare aria2c, both downloading from a private local nginx.
+
+Bare aria2c is the floor: the design says draftdl may add at most a fixed overhead on
+top of it (W1 <= 1.2x time, W2 <= 1.5x time, W3 >= 0.9x throughput). See bench/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import Any, Literal
+
+import httpx
+
+MIB = 1024 * 1024
+GIB = 1024 * MIB
+BENCH_DIR = Path(__file__).resolve().parent
+REPO = BENCH_DIR.parent
+NGINX = "/usr/sbin/nginx"
+ARIA2C = "/usr/bin/aria2c"
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+SERVICE_READY_TIMEOUT_S = 30.0
+SERVICE_STOP_TIMEOUT_S = 10.0
+HEALTH_POLL_S = 0.05
+TASK_POLL_S = 0.02
+TERMINAL_BAD = {"failed", "cancelled", "canceled", "error"}
+
+Json = dict[str, Any]
+
+
+class BenchError(Exception):
+    """A measurement failed; reported per workload instead of aborting the whole run."""
+
+
+# --------------------------------------------------------------------------- workloads
+
+
+@dataclass(frozen=True)
+class Workload:
+    """One scenario from the design, with the target draftdl must meet relative to bare."""
+
+    name: str
+    tasks: int
+    files_per_task: int
+    file_size: int
+    metric: Literal["time", "throughput"]
+    limit: float
+
+    @property
+    def total_bytes(self) -> int:
+        return self.tasks * self.files_per_task * self.file_size
+
+    @property
+    def target(self) -> str:
+        if self.metric == "time":
+            return f"time <= {self.limit:g}x"
+        return f"thrpt >= {self.limit:g}x"
+
+    def rel_paths(self) -> list[list[str]]:
+        """Per task, the URL paths of its files; every file is distinct across tasks."""
+        prefix = self.name.lower()
+        out: list[list[str]] = []
+        for t in range(self.tasks):
+            base = t * self.files_per_task
+            out.append([f"{prefix}/f{base + i:03d}.bin" for i in range(self.files_per_task)])
+        return out
+
+
+def make_workloads(quick: bool) -> dict[str, Workload]:
+    """Only W3 shrinks in quick mode; W1/W2 are already small."""
+    return {
+        "W1": Workload("W1", 1, 100, MIB, "time", 1.2),
+        "W2": Workload("W2", 10, 20, MIB, "time", 1.5),
+        "W3": Workload("W3", 1, 1, (256 * MIB) if quick else GIB, "throughput", 0.9),
+    }
+
+
+def write_random_file(path: Path, size: int) -> None:
+    """Random bytes so nothing along the path can compress or dedupe the payload."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("wb") as f:
+        left = size
+        while left:
+            n = min(left, 4 * MIB)
+            f.write(os.urandom(n))
+            left -= n
+
+
+def pick_tmp_root(need: int) -> Path:
+    """tmpfs keeps disk I/O out of the numbers; fall back to /tmp when it is too small."""
+    shm = Path("/dev/shm")
+    with suppress(OSError):
+        if shm.is_dir() and os.access(shm, os.W_OK) and shutil.disk_usage(shm).free > need:
+            return shm
+    return Path(tempfile.gettempdir())
+
+
+# --------------------------------------------------------------------------- processes
+
+
+def free_port(taken: set[int]) -> int:
+    """Ask the kernel for an unused loopback port, avoiding ports handed out already."""
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind(("127.0.0.1", 0))
+            port = int(s.getsockname()[1])
+        if port not in taken:
+            taken.add(port)
+            return port
+
+
+def proc_stat(pid: int) -> list[str] | None:
+    """Fields of /proc/<pid>/stat after the comm; index 0 is state, 1 is ppid."""
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return raw[raw.rindex(")") + 2 :].split()
+
+
+def proc_comm(pid: int) -> str | None:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return None
+
+
+def proc_cpu_s(pid: int) -> float | None:
+    """utime+stime of a live process (all its threads), in seconds."""
+    fields = proc_stat(pid)
+    if fields is None:
+        return None
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def find_descendant(root: int, comm: str) -> int | None:
+    """The service may start aria2c directly or via a wrapper, so search the whole subtree."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        fields = proc_stat(int(entry.name))
+        if fields is not None:
+            children.setdefault(int(fields[1]), []).append(int(entry.name))
+    stack = list(children.get(root, []))
+    while stack:
+        pid = stack.pop()
+        if proc_comm(pid) == comm:
+            return pid
+        stack.extend(children.get(pid, []))
+    return None
+
+
+def stop_process(proc: subprocess.Popen[bytes], sig: int, timeout: float) -> None:
+    """Polite signal first, SIGKILL if it does not exit in time; only ever this pid."""
+    if proc.poll() is not None:
+        return
+    with suppress(ProcessLookupError):
+        proc.send_signal(sig)
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        with suppress(ProcessLookupError):
+            proc.kill()
+        proc.wait()
+
+
+def log_tail(path: Path, lines: int = 20) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+# --------------------------------------------------------------------------- nginx
+
+NGINX_CONF = """\
+{user}daemon off;
+master_process on;
+worker_processes 1;
+pid {tmp}/nginx.pid;
+error_log {tmp}/nginx-error.log warn;
+
+events {{
+    worker_connections 1024;
+}}
+
+http {{
+    default_type application/octet-stream;
+    access_log {tmp}/nginx-access.log;
+    sendfile on;
+    tcp_nopush on;
+    tcp_nodelay on;
+    keepalive_timeout 65;
+    keepalive_requests 100000;
+    client_body_temp_path {tmp}/nginx-body;
+    proxy_temp_path {tmp}/nginx-proxy;
+    fastcgi_temp_path {tmp}/nginx-fastcgi;
+    uwsgi_temp_path {tmp}/nginx-uwsgi;
+    scgi_temp_path {tmp}/nginx-scgi;
+
+    server {{
+        listen 127.0.0.1:{port};
+        root {root};
+        location / {{
+        }}
+    }}
+}}
+"""
+
+
+@contextmanager
+def nginx_server(tmp: Path, root: Path, port: int) -> Iterator[str]:
+    """Own nginx config and process, so the bench never touches the system nginx."""
+    conf = tmp / "nginx.conf"
+    user = "user root;\n" if os.geteuid() == 0 else ""
+    conf.write_text(NGINX_CONF.format(user=user, tmp=tmp, port=port, root=root))
+    (root / "ready.txt").write_text("ok\n")
+    log = (tmp / "nginx-stdout.log").open("wb")
+    cmd = [NGINX, "-c", str(conf), "-p", f"{tmp}/", "-e", str(tmp / "nginx-error.log")]
+    proc = subprocess.Popen(
+        cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            if proc.poll() is not None:
+                raise BenchError(f"nginx exited: {log_tail(tmp / 'nginx-error.log')}")
+            with suppress(httpx.HTTPError):
+                if httpx.get(f"{base}/ready.txt", timeout=1).status_code == 200:
+                    break
+            if time.monotonic() > deadline:
+                raise BenchError("nginx did not answer within 10 s")
+            time.sleep(0.05)
+        yield base
+    finally:
+        stop_process(proc, signal.SIGTERM, 5)
+        log.close()
+
+
+# --------------------------------------------------------------------------- measurements
+
+
+@dataclass
+class Run:
+    """One measurement; the None fields are the ones that side cannot observe."""
+
+    wall_s: float | None = None
+    server_cpu_s: float | None = None
+    aria2_cpu_s: float | None = None
+    rpc_per_tick: float | None = None
+    error: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def verify_dir(directory: Path, expected: list[int]) -> None:
+    """Sizes are enough: the data is random, so truncation or a wrong file shows up here."""
+    if not directory.is_dir():
+        raise BenchError(f"missing output dir {directory}")
+    sizes = sorted(
+        p.stat().st_size for p in directory.rglob("*") if p.is_file() and p.suffix != ".aria2"
+    )
+    if sizes != sorted(expected):
+        raise BenchError(
+            f"{directory}: expected {len(expected)} files of {sorted(set(expected))} bytes, "
+            f"found {len(sizes)} files with sizes {sorted(set(sizes))[:5]}"
+        )
+
+
+def run_bare(
+    wl: Workload, base_url: str, tmp: Path, tag: str, extra: list[str], timeout: float
+) -> Run:
+    """One aria2c with every file of the workload in its input list, like the service sees."""
+    out = tmp / f"bare-out-{tag}"
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir()
+    lst = tmp / f"bare-{tag}.txt"
+    lines: list[str] = []
+    for t, paths in enumerate(wl.rel_paths()):
+        for rel in paths:
+            lines += [f"{base_url}/{rel}", f"  out={Path(rel).name}", f"  dir={out / f't{t:02d}'}"]
+    lst.write_text("\n".join(lines) + "\n")
+    cmd = [
+        ARIA2C,
+        "--no-conf=true",
+        "-i",
+        str(lst),
+        "-j",
+        "16",
+        "--file-allocation=none",
+        "--allow-overwrite=true",
+        "--auto-file-renaming=false",
+        "--console-log-level=warn",
+        "--summary-interval=0",
+        "--download-result=hide",
+        "-d",
+        str(out),
+        *extra,
+    ]
+    log_path = tmp / f"bare-{tag}.log"
+    try:
+        with log_path.open("wb") as log:
+            t0 = time.perf_counter()
+            proc = subprocess.Popen(
+                cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+            )
+            try:
+                status, usage = wait4_timeout(proc.pid, timeout)
+            except BaseException:
+                stop_process(proc, signal.SIGTERM, 5)
+                raise
+            wall = time.perf_counter() - t0
+            proc.returncode = os.waitstatus_to_exitcode(status)
+        if proc.returncode != 0:
+            raise BenchError(f"aria2c exit {proc.returncode}: {log_tail(log_path, 5)}")
+        for t, paths in enumerate(wl.rel_paths()):
+            verify_dir(out / f"t{t:02d}", [wl.file_size] * len(paths))
+        return Run(wall_s=wall, aria2_cpu_s=usage.ru_utime + usage.ru_stime)
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
+
+
+def wait4_timeout(pid: int, timeout: float) -> tuple[int, Any]:
+    """os.wait4 gives the child's exact rusage; poll with WNOHANG so a hang cannot block us."""
+    deadline = time.perf_counter() + timeout
+    while True:
+        got, status, usage = os.wait4(pid, os.WNOHANG)
+        if got == pid:
+            return status, usage
+        if time.perf_counter() > deadline:
+            raise BenchError(f"timed out after {timeout:g} s")
+        time.sleep(0.002)
+
+
+def dig(obj: Any, *keys: str) -> Any:
+    """The API's envelope is not frozen yet: accept the key at top level or under data/task."""
+    if not isinstance(obj, dict):
+        return None
+    for scope in (obj, obj.get("data"), obj.get("task")):
+        if isinstance(scope, dict):
+            for k in keys:
+                if k in scope:
+                    return scope[k]
+    return None
+
+
+def monitor_counts(health: Json) -> tuple[float, float] | None:
+    mon = health.get("monitor")
+    if isinstance(mon, dict):
+        ticks, reqs = mon.get("ticks"), mon.get("rpc_requests")
+        if isinstance(ticks, int | float) and isinstance(reqs, int | float):
+            return float(ticks), float(reqs)
+    return None
+
+
+def task_body(paths: list[str], base_url: str) -> Json:
+    materials = [
+        {"id": f"m{i}", "type": "video", "path": f"{base_url}/{rel}"} for i, rel in enumerate(paths)
+    ]
+    return {
+        "ruleGroup": {
+            "id": "bench",
+            "title": "bench",
+            "rules": [{"type": "clip", "title": "c", "material_ids": [m["id"] for m in materials]}],
+        },
+        "materials": materials,
+        "draft_config": {},
+    }
+
+
+def service_python() -> str:
+    venv = REPO / ".venv" / "bin" / "python"
+    return str(venv) if venv.exists() else sys.executable
+
+
+class Service:
+    """A draftdl server with a fresh data dir, started untimed and always stopped."""
+
+    def __init__(self, tmp: Path, tag: str, ports: set[int]) -> None:
+        self.data_dir = tmp / f"draftdl-data-{tag}"
+        self.log_path = tmp / f"draftdl-{tag}.log"
+        self.port = free_port(ports)
+        self.rpc_port = free_port(ports)
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.aria2_pid: int | None = None
+
+    def start(self, client: httpx.Client) -> Json:
+        shutil.rmtree(self.data_dir, ignore_errors=True)
+        self.data_dir.mkdir()
+        env = dict(os.environ)
+        env.update(
+            DRAFTDL_DATA_DIR=str(self.data_dir),
+            DRAFTDL_PORT=str(self.port),
+            DRAFTDL_HOST="127.0.0.1",
+            DRAFTDL_MAX_ACTIVE_TASKS="10",
+            DRAFTDL_ARIA2_RPC_PORT=str(self.rpc_port),
+        )
+        with self.log_path.open("wb") as log:
+            self.proc = subprocess.Popen(
+                [service_python(), "-m", "draftdl", "serve"],
+                cwd=self.data_dir.parent,  # not the repo: no stray ./config.json or ./data
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        deadline = time.monotonic() + SERVICE_READY_TIMEOUT_S
+        last = "no answer"
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise BenchError(
+                    f"service exited with {self.proc.returncode}:\n{log_tail(self.log_path)}"
+                )
+            try:
+                r = client.get(f"{self.url}/api/health", timeout=2)
+                last = f"HTTP {r.status_code}"
+                if r.status_code == 200:
+                    health = r.json()
+                    aria2 = health.get("aria2") if isinstance(health, dict) else None
+                    if isinstance(aria2, dict) and aria2.get("running") is True:
+                        self.aria2_pid = self.locate_aria2(health)
+                        return health
+                    last = f"aria2 not running: {aria2!r}"
+            except (httpx.HTTPError, ValueError) as exc:
+                last = type(exc).__name__
+            time.sleep(HEALTH_POLL_S)
+        raise BenchError(f"service not ready in {SERVICE_READY_TIMEOUT_S:g} s ({last})")
+
+    def locate_aria2(self, health: Json) -> int | None:
+        """Prefer a pid the health endpoint reports, else find aria2c in the process tree."""
+        assert self.proc is not None
+        aria2 = health.get("aria2")
+        pid = aria2.get("pid") if isinstance(aria2, dict) else None
+        if isinstance(pid, int) and proc_comm(pid) == "aria2c":
+            return pid
+        return find_descendant(self.proc.pid, "aria2c")
+
+    def health(self, client: httpx.Client) -> Json:
+        r = client.get(f"{self.url}/api/health", timeout=5)
+        r.raise_for_status()
+        data = r.json()
+        return data if isinstance(data, dict) else {}
+
+    def stop(self) -> list[str]:
+        """SIGINT like a user would; reap a leftover aria2c by pid so nothing outlives us."""
+        notes: list[str] = []
+        if self.proc is not None:
+            if self.proc.poll() is None:
+                self.aria2_pid = find_descendant(self.proc.pid, "aria2c") or self.aria2_pid
+                self.proc.send_signal(signal.SIGINT)
+                try:
+                    self.proc.wait(SERVICE_STOP_TIMEOUT_S)
+                except subprocess.TimeoutExpired:
+                    notes.append("service ignored SIGINT for 10 s; killed")
+                    self.proc.kill()
+                    self.proc.wait()
+            elif self.proc.returncode not in (0, -signal.SIGINT):
+                notes.append(f"service had exited early with {self.proc.returncode}")
+        pid = self.aria2_pid
+        if pid is not None and proc_comm(pid) == "aria2c":
+            deadline = time.monotonic() + 3
+            while proc_comm(pid) == "aria2c" and time.monotonic() < deadline:
+                time.sleep(0.05)
+            if proc_comm(pid) == "aria2c":
+                notes.append(f"service left aria2c pid {pid} running; sent SIGTERM")
+                with suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGTERM)
+        shutil.rmtree(self.data_dir, ignore_errors=True)
+        return notes
+
+
+def run_draftdl(
+    wl: Workload, base_url: str, tmp: Path, tag: str, ports: set[int], timeout: float
+) -> Run:
+    """Submit every task at once, poll until all complete; only that span is timed."""
+    svc = Service(tmp, tag, ports)
+    run = Run()
+    try:
+        with httpx.Client(timeout=10) as client:
+            svc.start(client)
+            assert svc.proc is not None
+            server_pid = svc.proc.pid
+            bodies = [task_body(p, base_url) for p in wl.rel_paths()]
+            h0 = svc.health(client)
+            srv0 = proc_cpu_s(server_pid)
+            aria_pid = svc.aria2_pid
+            aria0 = proc_cpu_s(aria_pid) if aria_pid else None
+
+            t0 = time.perf_counter()
+            ids: list[str] = []
+            for body in bodies:
+                r = client.post(f"{svc.url}/api/tasks/submit", json=body)
+                if r.status_code >= 300:
+                    raise BenchError(f"submit -> HTTP {r.status_code}: {r.text[:300]}")
+                tid = dig(r.json(), "task_id", "taskId", "id")
+                if tid is None:
+                    raise BenchError(f"no task id in submit response: {r.text[:300]}")
+                ids.append(str(tid))
+            pending = list(ids)
+            while pending:
+                still: list[str] = []
+                for tid in pending:
+                    r = client.get(f"{svc.url}/api/tasks/{tid}")
+                    r.raise_for_status()
+                    info = r.json()
+                    status = str(dig(info, "status") or "").lower()
+                    if status in TERMINAL_BAD:
+                        err = dig(info, "error", "message", "detail")
+                        raise BenchError(f"task {tid} {status}: {str(err)[:300]}")
+                    if status != "completed":
+                        still.append(tid)
+                pending = still
+                if not pending:
+                    break
+                if time.perf_counter() - t0 > timeout:
+                    raise BenchError(f"timed out after {timeout:g} s; {len(pending)} pending")
+                time.sleep(TASK_POLL_S)
+            run.wall_s = time.perf_counter() - t0
+
+            srv1 = proc_cpu_s(server_pid)
+            aria_pid_after = find_descendant(server_pid, "aria2c") or aria_pid
+            aria1 = proc_cpu_s(aria_pid_after) if aria_pid_after else None
+            if srv0 is not None and srv1 is not None:
+                run.server_cpu_s = srv1 - srv0
+            if aria_pid_after != aria_pid:
+                run.notes.append(f"aria2c pid changed {aria_pid} -> {aria_pid_after}")
+            elif aria0 is not None and aria1 is not None:
+                run.aria2_cpu_s = aria1 - aria0
+            else:
+                run.notes.append("aria2c process not found")
+            c0, c1 = monitor_counts(h0), monitor_counts(svc.health(client))
+            if c0 and c1 and c1[0] > c0[0]:
+                run.rpc_per_tick = (c1[1] - c0[1]) / (c1[0] - c0[0])
+
+            for tid, paths in zip(ids, wl.rel_paths(), strict=True):
+                verify_dir(svc.data_dir / "downloads" / tid, [wl.file_size] * len(paths))
+    except (BenchError, httpx.HTTPError, ValueError) as exc:
+        run.error = f"{type(exc).__name__}: {exc}"
+        if not isinstance(exc, BenchError):
+            run.error += f"\n{log_tail(svc.log_path)}"
+    finally:
+        run.notes += svc.stop()
+    return run
+
+
+def median_run(runs: list[Run]) -> Run:
+    """Median per field over the successful repeats; any failure is kept visible."""
+    good = [r for r in runs if r.error is None]
+    errors = [r.error for r in runs if r.error is not None]
+    notes = sorted({n for r in runs for n in r.notes})
+    if not good:
+        return Run(error=errors[0] if errors else "no runs", notes=notes)
+
+    def med(get: Callable[[Run], float | None]) -> float | None:
+        vals = [v for v in map(get, good) if v is not None]
+        return statistics.median(vals) if vals else None
+
+    out = Run(
+        wall_s=med(lambda r: r.wall_s),
+        server_cpu_s=med(lambda r: r.server_cpu_s),
+        aria2_cpu_s=med(lambda r: r.aria2_cpu_s),
+        rpc_per_tick=med(lambda r: r.rpc_per_tick),
+        notes=notes,
+    )
+    if errors:
+        out.notes.append(f"{len(errors)}/{len(runs)} repeats failed: {errors[0]}")
+    return out
+
+
+# --------------------------------------------------------------------------- report
+
+
+def mibps(wl: Workload, run: Run) -> float | None:
+    return wl.total_bytes / MIB / run.wall_s if run.wall_s else None
+
+
+def summarize(wl: Workload, bare: Run, dl: Run | None) -> Json:
+    """Ratio follows the design's metric: time for W1/W2, throughput for W3."""
+    ratio: float | None = None
+    ok: bool | None = None
+    if dl is not None and bare.wall_s and dl.wall_s:
+        if wl.metric == "time":
+            ratio = dl.wall_s / bare.wall_s
+            ok = ratio <= wl.limit
+        else:
+            ratio = bare.wall_s / dl.wall_s
+            ok = ratio >= wl.limit
+    return {
+        "workload": wl.name,
+        "tasks": wl.tasks,
+        "files_per_task": wl.files_per_task,
+        "file_size": wl.file_size,
+        "total_bytes": wl.total_bytes,
+        "metric": wl.metric,
+        "target": wl.target,
+        "bare": asdict(bare) | {"mib_per_s": mibps(wl, bare)},
+        "draftdl": None if dl is None else asdict(dl) | {"mib_per_s": mibps(wl, dl)},
+        "ratio": ratio,
+        "meets_target": ok,
+    }
+
+
+def fmt(v: float | None, spec: str = ".3f") -> str:
+    return "-" if v is None else format(v, spec)
+
+
+def print_table(rows: list[Json]) -> None:
+    head = [
+        "workload",
+        "bare s",
+        "draftdl s",
+        "bare MiB/s",
+        "dl MiB/s",
+        "ratio",
+        "target",
+        "ok",
+        "srv CPU s",
+        "dl aria2 CPU s",
+        "bare aria2 CPU s",
+        "req/tick",
+    ]
+    table = [head]
+    for row in rows:
+        b, d = row["bare"], row["draftdl"] or {}
+        ok = row["meets_target"]
+        table.append(
+            [
+                row["workload"],
+                fmt(b["wall_s"]),
+                fmt(d.get("wall_s")),
+                fmt(b["mib_per_s"], ".0f"),
+                fmt(d.get("mib_per_s"), ".0f"),
+                fmt(row["ratio"], ".2f"),
+                row["target"],
+                "-" if ok is None else ("yes" if ok else "NO"),
+                fmt(d.get("server_cpu_s"), ".2f"),
+                fmt(d.get("aria2_cpu_s"), ".2f"),
+                fmt(b["aria2_cpu_s"], ".2f"),
+                fmt(d.get("rpc_per_tick"), ".2f"),
+            ]
+        )
+    widths = [max(len(r[i]) for r in table) for i in range(len(head))]
+    for n, r in enumerate(table):
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
+        if n == 0:
+            print("  ".join("-" * w for w in widths))
+    for row in rows:
+        for side in ("bare", "draftdl"):
+            res = row[side]
+            if res and res["error"]:
+                print(f"\n{row['workload']} {side} ERROR: {res['error']}")
+            if res and res["notes"]:
+                print(f"{row['workload']} {side} notes: {'; '.join(res['notes'])}")
+
+
+def tool_version(cmd: list[str]) -> str:
+    try:
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=10, check=False)
+    except OSError as exc:
+        return f"unavailable ({exc})"
+    text = (p.stdout + p.stderr).strip().splitlines()
+    return text[0] if text else "?"
+
+
+# --------------------------------------------------------------------------- main
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    p.add_argument("--workloads", default="W1,W2,W3", help="comma list of W1,W2,W3")
+    p.add_argument("--quick", action="store_true", help="W3 uses 256 MiB instead of 1 GiB")
+    p.add_argument("--repeat", type=int, default=1, help="runs per measurement; median kept")
+    p.add_argument("--only-bare", action="store_true", help="skip the draftdl side")
+    p.add_argument(
+        "--warmup",
+        type=int,
+        default=1,
+        help="untimed bare aria2c passes per workload first (default 1); the first pass on a "
+        "fresh data set is markedly slower and would otherwise penalise whichever side goes first",
+    )
+    p.add_argument("--timeout", type=float, default=600.0, help="seconds per measurement")
+    p.add_argument(
+        "--aria2-opt",
+        action="append",
+        default=[],
+        metavar="OPT",
+        help="extra option for bare aria2c, e.g. --aria2-opt=--split=5 (repeatable)",
+    )
+    p.add_argument("--keep-tmp", action="store_true", help="keep the temp dir (logs) at exit")
+    p.add_argument(
+        "--output", type=Path, default=BENCH_DIR / "results" / "latest.json", help="JSON path"
+    )
+    args = p.parse_args(argv)
+    if args.repeat < 1 or args.warmup < 0:
+        p.error("--repeat must be >= 1 and --warmup >= 0")
+    return args
+
+
+def raise_interrupt(signum: int, frame: FrameType | None) -> None:
+    """SIGTERM takes the same cleanup path as Ctrl-C."""
+    raise KeyboardInterrupt
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    all_wl = make_workloads(args.quick)
+    names = [n.strip().upper() for n in args.workloads.split(",") if n.strip()]
+    unknown = [n for n in names if n not in all_wl]
+    if unknown or not names:
+        print(f"unknown workloads {unknown}; choose from {', '.join(all_wl)}", file=sys.stderr)
+        return 2
+    workloads = [all_wl[n] for n in dict.fromkeys(names)]
+    for tool in (NGINX, ARIA2C):
+        if not os.access(tool, os.X_OK):
+            print(f"{tool} not found", file=sys.stderr)
+            return 2
+
+    # Explicit handlers: an inherited SIG_IGN (e.g. started with `&` from a script) would
+    # otherwise make Ctrl-C a no-op here and be passed on to the service, which then cannot
+    # be stopped with SIGINT either.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, raise_interrupt)
+    data_bytes = sum(w.total_bytes for w in workloads)
+    need = data_bytes + max(w.total_bytes for w in workloads) + 256 * MIB
+    tmp = Path(tempfile.mkdtemp(prefix="draftdl-bench-", dir=pick_tmp_root(need)))
+    print(f"temp dir: {tmp}")
+    ports: set[int] = set()
+    rows: list[Json] = []
+    failed = False
+    try:
+        root = tmp / "www"
+        t0 = time.perf_counter()
+        for wl in workloads:
+            for paths in wl.rel_paths():
+                for rel in paths:
+                    write_random_file(root / rel, wl.file_size)
+        print(f"wrote {data_bytes / MIB:.0f} MiB of data in {time.perf_counter() - t0:.1f} s")
+        with nginx_server(tmp, root, free_port(ports)) as base_url:
+            print(f"nginx at {base_url}")
+            for wl in workloads:
+                bare_runs: list[Run] = []
+                dl_runs: list[Run] = []
+                for i in range(args.warmup):
+                    with suppress(BenchError):
+                        warm = f"{wl.name}-warm{i}"
+                        run_bare(wl, base_url, tmp, warm, args.aria2_opt, args.timeout)
+                for i in range(args.repeat):
+                    tag = f"{wl.name}-{i}"
+                    try:
+                        r = run_bare(wl, base_url, tmp, tag, args.aria2_opt, args.timeout)
+                    except BenchError as exc:
+                        r = Run(error=str(exc))
+                    bare_runs.append(r)
+                    print(f"{wl.name} bare #{i + 1}: {fmt(r.wall_s)} s {r.error or ''}".rstrip())
+                    if not args.only_bare:
+                        r = run_draftdl(wl, base_url, tmp, tag, ports, args.timeout)
+                        dl_runs.append(r)
+                        print(
+                            f"{wl.name} draftdl #{i + 1}: {fmt(r.wall_s)} s "
+                            f"{(r.error or '').splitlines()[0] if r.error else ''}".rstrip()
+                        )
+                bare = median_run(bare_runs)
+                dl = None if args.only_bare else median_run(dl_runs)
+                failed |= bare.error is not None or (dl is not None and dl.error is not None)
+                rows.append(summarize(wl, bare, dl))
+    except KeyboardInterrupt:
+        print("\ninterrupted; cleaned up", file=sys.stderr)
+        return 130
+    finally:
+        if args.keep_tmp:
+            print(f"kept {tmp}")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    print()
+    print_table(rows)
+    result = {
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "quick": args.quick,
+        "repeat": args.repeat,
+        "warmup": args.warmup,
+        "only_bare": args.only_bare,
+        "bare_aria2c_extra_opts": args.aria2_opt,
+        "host": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        "nginx": tool_version([NGINX, "-v"]),
+        "aria2c": tool_version([ARIA2C, "--version"]),
+        "tmp_root": str(tmp.parent),
+        "inherited_draftdl_env": {k: v for k, v in os.environ.items() if k.startswith("DRAFTDL_")},
+        "workloads": rows,
+    }
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"\nwrote {args.output}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

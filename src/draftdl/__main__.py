@@ -1,0 +1,3 @@
+from draftdl.cli.main import main
+
+main()

@@ -1,0 +1,1 @@
+"""HTTP: routes, dependencies and the mapping of our errors to status codes."""

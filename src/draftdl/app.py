@@ -1,0 +1,68 @@
+"""create_app(settings): the one place where draftdl's parts are built and wired."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from fastapi import Depends, FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from draftdl import __version__
+from draftdl.api import health, tasks
+from draftdl.api.deps import Services, require_token
+from draftdl.api.errors import install_error_handlers
+from draftdl.aria2.process import Aria2Manager
+from draftdl.aria2.rpc import Aria2Client
+from draftdl.db.repo import Database
+from draftdl.drafts.builder import DraftBuilder, NoDraftBuilder
+from draftdl.events.bus import EventBus
+from draftdl.settings import Settings
+from draftdl.tasks.queue import TaskQueue
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings, builder: DraftBuilder | None = None) -> FastAPI:
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        settings.downloads_dir.mkdir(parents=True, exist_ok=True)
+        db = Database(settings.db_url)
+        await db.init()
+        client = Aria2Client()
+        manager = Aria2Manager(settings, client)
+        queue = TaskQueue(settings, db, client, manager, EventBus(), builder or NoDraftBuilder())
+        try:
+            await manager.start()
+            manager.start_health_check()
+            await queue.start()
+            app.state.services = Services(settings, db, manager, queue)
+            log.info("draftdl %s ready; data in %s", __version__, settings.data_dir.resolve())
+            yield
+        finally:
+            await queue.stop()
+            await manager.stop()
+            await client.aclose()
+            await db.close()
+
+    app = FastAPI(
+        title="draftdl",
+        version=__version__,
+        summary="Downloads the media of JianYing draft jobs through aria2c and builds the drafts.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "DELETE"],
+            allow_headers=["Authorization", "Content-Type"],
+        )
+    install_error_handlers(app)
+    auth = [Depends(require_token)]
+    app.include_router(tasks.router, dependencies=auth)
+    app.include_router(health.router, dependencies=auth)
+    return app

@@ -1,0 +1,1 @@
+"""aria2c: finding and running the daemon (``process``), talking to it (``rpc``)."""

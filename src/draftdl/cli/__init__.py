@@ -1,0 +1,1 @@
+"""The ``draftdl`` command."""

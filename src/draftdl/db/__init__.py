@@ -1,0 +1,1 @@
+"""Storage: the source of truth for tasks across restarts."""

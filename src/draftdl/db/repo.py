@@ -1,0 +1,207 @@
+"""Database: every task transition and progress flush goes through here."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.orm import selectinload
+
+from draftdl.db.engine import make_engine
+from draftdl.db.tables import Base, FileRow, TaskRow
+from draftdl.tasks.model import FileState, TaskState, utcnow
+from draftdl.tasks.states import FINAL, FileStatus, TaskStatus
+
+
+def _to_state(row: TaskRow) -> TaskState:
+    task = TaskState(
+        id=row.id,
+        seq=row.seq,
+        status=TaskStatus(row.status),
+        priority=row.priority,
+        request_json=row.request_json,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        message=row.message,
+        error_message=row.error_message,
+        draft_path=row.draft_path,
+        completed_at=row.completed_at,
+        progress_percent=row.progress_percent,
+    )
+    task.files = [
+        FileState(
+            idx=f.idx,
+            url=f.url,
+            file_name=f.file_name,
+            file_path=f.file_path,
+            gid=f.gid,
+            status=FileStatus(f.status),
+            total_length=f.total_length,
+            completed_length=f.completed_length,
+            attempts=f.attempts,
+            error_code=f.error_code,
+            error_message=f.error_message,
+        )
+        for f in row.files
+    ]
+    return task
+
+
+def _file_values(f: FileState) -> dict[str, object]:
+    return {
+        "status": f.status.value,
+        "total_length": f.total_length,
+        "completed_length": f.completed_length,
+        "attempts": f.attempts,
+        "error_code": f.error_code,
+        "error_message": f.error_message,
+        "gid": f.gid,
+    }
+
+
+class Database:
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine: AsyncEngine = make_engine(url)
+        self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+
+    async def init(self) -> None:
+        if self.url.startswith("sqlite"):
+            path = self.url.split(":///", 1)[-1]
+            if path and path != ":memory:":
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+        async with self.engine.begin() as conn:
+            await conn.run_sync(Base.metadata.create_all)
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+    async def next_seq(self) -> int:
+        async with self.sessions() as s:
+            value = await s.scalar(select(func.max(TaskRow.seq)))
+        return int(value or 0) + 1
+
+    async def save_task(self, task: TaskState) -> None:
+        """Stores a new task and its files in one transaction."""
+        row = TaskRow(
+            id=task.id,
+            seq=task.seq,
+            status=task.status.value,
+            priority=task.priority,
+            request_json=task.request_json,
+            message=task.message,
+            error_message=task.error_message,
+            draft_path=task.draft_path,
+            progress_percent=task.progress_percent,
+            created_at=task.created_at,
+            updated_at=task.updated_at,
+            completed_at=task.completed_at,
+        )
+        row.files = [
+            FileRow(
+                task_id=task.id,
+                idx=f.idx,
+                url=f.url,
+                file_name=f.file_name,
+                file_path=f.file_path,
+                **_file_values(f),
+            )
+            for f in task.files
+        ]
+        async with self.sessions.begin() as s:
+            s.add(row)
+
+    async def save_transition(self, task: TaskState, *, with_files: bool = True) -> None:
+        """Writes a task's status and results (and its files' progress) in one transaction."""
+        async with self.sessions.begin() as s:
+            await s.execute(
+                update(TaskRow)
+                .where(TaskRow.id == task.id)
+                .values(
+                    status=task.status.value,
+                    message=task.message,
+                    error_message=task.error_message,
+                    draft_path=task.draft_path,
+                    progress_percent=task.progress_percent,
+                    updated_at=task.updated_at,
+                    completed_at=task.completed_at,
+                )
+            )
+            if with_files and task.files:
+                await self._write_files(s, [task])
+
+    async def save_progress(self, tasks: list[TaskState]) -> None:
+        """One transaction for every live task's file progress."""
+        if not tasks:
+            return
+        async with self.sessions.begin() as s:
+            await s.execute(
+                update(TaskRow),
+                [
+                    {"id": t.id, "progress_percent": t.progress_percent, "updated_at": t.updated_at}
+                    for t in tasks
+                ],
+            )
+            await self._write_files(s, tasks)
+
+    @staticmethod
+    async def _write_files(s: AsyncSession, tasks: list[TaskState]) -> None:
+        params = [
+            {"task_id": t.id, "idx": f.idx, **_file_values(f)} for t in tasks for f in t.files
+        ]
+        if params:
+            await s.execute(update(FileRow), params)
+
+    async def load_task(self, task_id: str) -> TaskState | None:
+        async with self.sessions() as s:
+            row = await s.scalar(
+                select(TaskRow).where(TaskRow.id == task_id).options(selectinload(TaskRow.files))
+            )
+            return None if row is None else _to_state(row)
+
+    async def list_tasks(
+        self, status: TaskStatus | None, limit: int, offset: int
+    ) -> tuple[list[TaskState], int]:
+        async with self.sessions() as s:
+            query = select(TaskRow)
+            count = select(func.count()).select_from(TaskRow)
+            if status is not None:
+                query = query.where(TaskRow.status == status.value)
+                count = count.where(TaskRow.status == status.value)
+            total = int(await s.scalar(count) or 0)
+            rows = await s.scalars(
+                query.options(selectinload(TaskRow.files))
+                .order_by(TaskRow.seq.desc())
+                .limit(limit)
+                .offset(offset)
+            )
+            return [_to_state(r) for r in rows], total
+
+    async def load_unfinished(self) -> list[TaskState]:
+        async with self.sessions() as s:
+            rows = await s.scalars(
+                select(TaskRow)
+                .where(TaskRow.status.not_in([st.value for st in FINAL]))
+                .options(selectinload(TaskRow.files))
+                .order_by(TaskRow.seq)
+            )
+            return [_to_state(r) for r in rows]
+
+    async def cleanup_old_tasks(self, days: int) -> list[str]:
+        """Deletes finished tasks older than ``days``; returns their ids (for their files)."""
+        cutoff = utcnow() - timedelta(days=days)
+        async with self.sessions.begin() as s:
+            ids = list(
+                await s.scalars(
+                    select(TaskRow.id).where(
+                        TaskRow.status.in_([st.value for st in FINAL]),
+                        TaskRow.updated_at < cutoff,
+                    )
+                )
+            )
+            if ids:
+                await s.execute(delete(FileRow).where(FileRow.task_id.in_(ids)))
+                await s.execute(delete(TaskRow).where(TaskRow.id.in_(ids)))
+        return ids

@@ -1,0 +1,57 @@
+"""Tables: one row per task (the request as received), one per file to download."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Integer, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class TaskRow(Base):
+    __tablename__ = "tasks"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, index=True)
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    priority: Mapped[int] = mapped_column(Integer, default=0)
+    request_json: Mapped[str] = mapped_column(Text)
+    message: Mapped[str | None] = mapped_column(Text, default=None)
+    error_message: Mapped[str | None] = mapped_column(Text, default=None)
+    draft_path: Mapped[str | None] = mapped_column(Text, default=None)
+    progress_percent: Mapped[float] = mapped_column(default=0.0)
+    created_at: Mapped[datetime] = mapped_column(index=True)
+    updated_at: Mapped[datetime]
+    completed_at: Mapped[datetime | None] = mapped_column(default=None)
+
+    files: Mapped[list[FileRow]] = relationship(
+        back_populates="task",
+        cascade="all, delete-orphan",
+        order_by="FileRow.idx",
+        lazy="raise",
+    )
+
+
+class FileRow(Base):
+    __tablename__ = "task_files"
+
+    task_id: Mapped[str] = mapped_column(
+        ForeignKey("tasks.id", ondelete="CASCADE"), primary_key=True
+    )
+    idx: Mapped[int] = mapped_column(Integer, primary_key=True)
+    url: Mapped[str] = mapped_column(Text)
+    file_name: Mapped[str] = mapped_column(Text)
+    file_path: Mapped[str] = mapped_column(Text)
+    gid: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16))
+    total_length: Mapped[int] = mapped_column(default=0)
+    completed_length: Mapped[int] = mapped_column(default=0)
+    attempts: Mapped[int] = mapped_column(default=0)
+    error_code: Mapped[int | None] = mapped_column(default=None)
+    error_message: Mapped[str | None] = mapped_column(Text, default=None)
+
+    task: Mapped[TaskRow] = relationship(back_populates="files", lazy="raise")

@@ -1,0 +1,1 @@
+"""Drafts: turning a task's downloaded files into a JianYing draft."""

@@ -1,0 +1,80 @@
+"""The one exception tree of draftdl; the API maps it to HTTP in ``api/errors.py``.
+
+DraftdlError
+├── Aria2Error
+│   ├── Aria2Unavailable        aria2c is not running or cannot be reached
+│   └── Aria2RPCError           aria2 answered with an error (code, message)
+├── TaskError
+│   ├── TaskNotFound
+│   └── InvalidTransition       e.g. cancelling a finished task
+├── RequestRejected             a submitted job is invalid (422) or too large (413)
+└── DraftBuildError             the draft could not be built from the files
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class DraftdlError(Exception):
+    """Base of everything draftdl raises on purpose."""
+
+
+class Aria2Error(DraftdlError):
+    pass
+
+
+class Aria2Unavailable(Aria2Error):
+    pass
+
+
+class Aria2RPCError(Aria2Error):
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(f"aria2 error {code}: {message}")
+        self.code = code
+        self.message = message
+
+
+class TaskError(DraftdlError):
+    pass
+
+
+class TaskNotFound(TaskError):
+    def __init__(self, task_id: str) -> None:
+        super().__init__(f"task {task_id!r} not found")
+        self.task_id = task_id
+
+
+class InvalidTransition(TaskError):
+    pass
+
+
+@dataclass(frozen=True)
+class FieldProblem:
+    """One rejected field: where it is in the submitted JSON and why."""
+
+    loc: tuple[str | int, ...]
+    msg: str
+    type: str = "value_error"
+
+    @property
+    def path(self) -> str:
+        """The JSON path as people write it: ``materials[0].path``."""
+        out = ""
+        for part in self.loc:
+            if isinstance(part, int):
+                out += f"[{part}]"
+            else:
+                out += f".{part}" if out else part
+        return out or "body"
+
+
+class RequestRejected(DraftdlError):
+    def __init__(self, problems: list[FieldProblem], status_code: int = 422) -> None:
+        super().__init__("; ".join(f"{p.path}: {p.msg}" for p in problems))
+        self.problems = problems
+        self.status_code = status_code
+
+
+class DraftBuildError(DraftdlError):
+    pass

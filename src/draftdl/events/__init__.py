@@ -1,0 +1,1 @@
+"""Live events: one bus that fans task events out to every subscriber."""

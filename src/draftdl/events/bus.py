@@ -1,0 +1,94 @@
+"""EventBus: per-task fan-out with bounded queues.
+
+A slow subscriber never blocks the publisher or grows memory without bound: when its queue is
+full, its oldest progress event is dropped, never a status or final event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+from dataclasses import dataclass, field
+from typing import Any
+
+PROGRESS = "task_progress"
+STATUS_CHANGED = "task_status_changed"
+COMPLETED = "task_completed"
+FAILED = "task_failed"
+CANCELLED = "task_cancelled"
+FINAL_EVENTS = frozenset({COMPLETED, FAILED, CANCELLED})
+ALL_TASKS = "*"
+
+
+@dataclass(frozen=True)
+class Event:
+    name: str
+    task_id: str
+    data: dict[str, Any]
+
+    @property
+    def final(self) -> bool:
+        return self.name in FINAL_EVENTS
+
+
+@dataclass(eq=False)
+class Subscription:
+    """What one subscriber has not read yet; ``get`` waits for the next event."""
+
+    topic: str
+    maxsize: int = 256
+    _events: collections.deque[Event] = field(default_factory=collections.deque)
+    _ready: asyncio.Event = field(default_factory=asyncio.Event)
+    dropped: int = 0
+
+    def push(self, event: Event) -> None:
+        if len(self._events) >= self.maxsize:
+            for i, queued in enumerate(self._events):
+                if queued.name == PROGRESS:
+                    del self._events[i]
+                    self.dropped += 1
+                    break
+            else:
+                if event.name == PROGRESS:
+                    self.dropped += 1
+                    return
+        self._events.append(event)
+        self._ready.set()
+
+    async def get(self) -> Event:
+        while not self._events:
+            self._ready.clear()
+            await self._ready.wait()
+        return self._events.popleft()
+
+    def pending(self) -> int:
+        return len(self._events)
+
+
+class EventBus:
+    def __init__(self) -> None:
+        self._subs: dict[str, set[Subscription]] = collections.defaultdict(set)
+
+    def subscribe(self, task_id: str, maxsize: int = 256) -> Subscription:
+        """``task_id`` of ``ALL_TASKS`` receives every task's status and final events."""
+        sub = Subscription(task_id, maxsize)
+        self._subs[task_id].add(sub)
+        return sub
+
+    def unsubscribe(self, sub: Subscription) -> None:
+        subs = self._subs.get(sub.topic)
+        if subs is not None:
+            subs.discard(sub)
+            if not subs:
+                del self._subs[sub.topic]
+
+    def publish(self, name: str, task_id: str, data: dict[str, Any]) -> None:
+        event = Event(name, task_id, {"task_id": task_id, **data})
+        for sub in self._subs.get(task_id, ()):
+            sub.push(event)
+        if name != PROGRESS:
+            for sub in self._subs.get(ALL_TASKS, ()):
+                sub.push(event)
+
+    def subscriber_count(self) -> int:
+        return sum(len(s) for s in self._subs.values())

@@ -1,0 +1,1 @@
+"""Tasks: validation, file planning, scheduling and the download monitor."""

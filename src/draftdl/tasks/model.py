@@ -1,0 +1,136 @@
+"""A task and its files as the service holds them in memory while they are live."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from draftdl.tasks.states import FileStatus, TaskStatus
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+@dataclass
+class FileState:
+    idx: int
+    url: str
+    file_name: str
+    file_path: str
+    gid: str
+    status: FileStatus = FileStatus.WAITING
+    total_length: int = 0
+    completed_length: int = 0
+    download_speed: int = 0
+    attempts: int = 0
+    error_code: int | None = None
+    error_message: str | None = None
+
+    def view(self) -> dict[str, Any]:
+        return {
+            "url": self.url,
+            "file_path": self.file_path,
+            "file_name": self.file_name,
+            "gid": self.gid,
+            "status": self.status.value,
+            "total_length": self.total_length,
+            "completed_length": self.completed_length,
+            "download_speed": self.download_speed,
+            "attempts": self.attempts,
+            "error_code": self.error_code,
+            "error_message": self.error_message,
+        }
+
+
+@dataclass
+class TaskState:
+    id: str
+    seq: int
+    status: TaskStatus
+    priority: int
+    request_json: str
+    created_at: datetime
+    updated_at: datetime
+    files: list[FileState] = field(default_factory=list)
+    message: str | None = None
+    error_message: str | None = None
+    draft_path: str | None = None
+    completed_at: datetime | None = None
+    progress_percent: float = 0.0
+    max_download_limit: str | None = None
+
+    @property
+    def request(self) -> dict[str, Any]:
+        data: dict[str, Any] = json.loads(self.request_json)
+        return data
+
+    def file_map(self) -> dict[str, str]:
+        """URL → local file, kept beside the request so a draft can be rebuilt later."""
+        return {f.url: f.file_path for f in self.files}
+
+    def progress(self) -> dict[str, Any]:
+        """DownloadProgressInfo; the percent never goes backwards (it is clamped and kept)."""
+        total_files = len(self.files)
+        completed = sum(1 for f in self.files if f.status is FileStatus.COMPLETE)
+        failed = sum(1 for f in self.files if f.status is FileStatus.ERROR)
+        active = sum(1 for f in self.files if f.status is FileStatus.ACTIVE)
+        total_size = sum(f.total_length for f in self.files)
+        downloaded = sum(f.completed_length for f in self.files)
+        speed = sum(f.download_speed for f in self.files if f.status is FileStatus.ACTIVE)
+        sizes_known = all(f.total_length > 0 for f in self.files)
+        if total_files == 0:
+            percent = 100.0 if self.status in (TaskStatus.PROCESSING, TaskStatus.COMPLETED) else 0.0
+        elif sizes_known and total_size > 0:
+            percent = 100.0 * downloaded / total_size
+        else:
+            fractions = [
+                1.0
+                if f.status is FileStatus.COMPLETE
+                else (f.completed_length / f.total_length if f.total_length else 0.0)
+                for f in self.files
+            ]
+            percent = 100.0 * sum(fractions) / total_files
+        if completed < total_files:
+            percent = min(percent, 99.99)
+        percent = max(round(percent, 2), self.progress_percent)
+        self.progress_percent = percent
+        eta: float | None = None
+        if sizes_known and speed > 0:
+            eta = round(max(total_size - downloaded, 0) / speed, 1)
+        elif completed == total_files:
+            eta = 0.0
+        return {
+            "total_files": total_files,
+            "completed_files": completed,
+            "failed_files": failed,
+            "active_files": active,
+            "total_size": total_size,
+            "downloaded_size": downloaded,
+            "progress_percent": percent,
+            "download_speed": speed,
+            "eta_seconds": eta,
+        }
+
+    def view(self, with_files: bool = True) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "task_id": self.id,
+            "status": self.status.value,
+            "priority": self.priority,
+            "message": self.message,
+            "progress": self.progress(),
+            "draft_path": self.draft_path,
+            "error_message": self.error_message,
+            "created_at": _iso(self.created_at),
+            "updated_at": _iso(self.updated_at),
+            "completed_at": _iso(self.completed_at),
+        }
+        if with_files:
+            out["files"] = [f.view() for f in self.files]
+        return out
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.replace(tzinfo=UTC).isoformat()

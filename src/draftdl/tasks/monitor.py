@@ -1,0 +1,297 @@
+"""Monitor: one loop follows every downloading task with one aria2 round trip per tick.
+
+A tick reads tellActive + tellWaiting + tellStopped in a single ``system.multicall`` (with
+only the keys we use), plus the removal of results already recorded. Its cost does not grow
+with the number of tasks. aria2's WebSocket notifications wake the loop at once, so a finished
+file is noticed without waiting for the next tick.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Sequence
+from typing import Protocol
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from draftdl.aria2.models import AddRequest, DownloadStatus, describe_error
+from draftdl.aria2.rpc import REMOVE_RESULT, Aria2Client, Call
+from draftdl.db.repo import Database
+from draftdl.errors import Aria2Error, Aria2RPCError
+from draftdl.events.bus import PROGRESS, EventBus
+from draftdl.settings import Settings
+from draftdl.tasks.model import FileState, TaskState, utcnow
+from draftdl.tasks.states import FileStatus
+
+log = logging.getLogger(__name__)
+
+ARIA2_STATE = {
+    "active": FileStatus.ACTIVE,
+    "waiting": FileStatus.WAITING,
+    "paused": FileStatus.PAUSED,
+}
+
+
+class Outcomes(Protocol):
+    """What the queue does when a task's downloads end."""
+
+    def on_downloaded(self, task: TaskState) -> None: ...
+
+    def on_download_failed(self, task: TaskState) -> None: ...
+
+
+class Monitor:
+    def __init__(
+        self,
+        settings: Settings,
+        client: Aria2Client,
+        bus: EventBus,
+        db: Database,
+        outcomes: Outcomes,
+    ) -> None:
+        self.settings = settings
+        self.client = client
+        self.bus = bus
+        self.db = db
+        self.outcomes = outcomes
+        self.tasks: dict[str, TaskState] = {}
+        self.by_gid: dict[str, tuple[TaskState, FileState]] = {}
+        # Adds, removals and the status read never interleave: a download added before a read
+        # is always in it, so "missing" really means aria2 lost it (a restart).
+        self.rpc_lock = asyncio.Lock()
+        self._wake = asyncio.Event()
+        self._purge: list[str] = []
+        self._dirty: set[str] = set()
+        self._published: dict[str, tuple[float, tuple[object, ...]]] = {}
+        self._last_flush = time.monotonic()
+        self._last_tick_cost = 0.0
+        self._runner: asyncio.Task[None] | None = None
+        self._listener: asyncio.Task[None] | None = None
+        self.ticks = 0
+        self.unavailable: str | None = None
+
+    # -- tracking -------------------------------------------------------------------------
+
+    def track(self, task: TaskState) -> None:
+        self.tasks[task.id] = task
+        for f in task.files:
+            self.by_gid[f.gid] = (task, f)
+        self.wake()
+
+    def untrack(self, task: TaskState) -> None:
+        self.tasks.pop(task.id, None)
+        self._published.pop(task.id, None)
+        for f in task.files:
+            self.by_gid.pop(f.gid, None)
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def _requests(self, task: TaskState, files: Sequence[FileState]) -> list[AddRequest]:
+        return [
+            AddRequest(
+                gid=f.gid,
+                url=f.url,
+                dir=str(self.settings.downloads_dir.resolve() / task.id),
+                out=f.file_name,
+                max_download_limit=task.max_download_limit,
+            )
+            for f in files
+        ]
+
+    async def add_files(self, task: TaskState, files: Sequence[FileState]) -> None:
+        """Hands files to aria2 in one call. Raises ``Aria2Unavailable``; the next tick retries."""
+        async with self.rpc_lock:
+            await self._add_locked([(task, f) for f in files])
+
+    async def _add_locked(self, pairs: Sequence[tuple[TaskState, FileState]]) -> None:
+        requests = [r for task, f in pairs for r in self._requests(task, [f])]
+        results = await self.client.add_batch_downloads(requests)
+        for (task, f), result in zip(pairs, results, strict=True):
+            f.attempts += 1
+            f.download_speed = 0
+            if isinstance(result, Aria2RPCError):
+                f.status = FileStatus.ERROR
+                f.error_code = result.code
+                f.error_message = f"aria2 refused the download: {result.message}"
+            else:
+                f.status = FileStatus.WAITING
+            self._dirty.add(task.id)
+
+    async def remove_downloads(self, task: TaskState) -> None:
+        """Stops and forgets a task's downloads in aria2 (cancel, failure)."""
+        gids = [f.gid for f in task.files if f.status is not FileStatus.COMPLETE]
+        if not gids:
+            return
+        async with self.rpc_lock:
+            with contextlib.suppress(Aria2Error):
+                await self.client.cancel(gids)
+
+    # -- the loop -------------------------------------------------------------------------
+
+    def start(self) -> None:
+        if self._runner is None:
+            self._runner = asyncio.create_task(self._run(), name="monitor")
+            self._listener = asyncio.create_task(self.client.listen(self._on_aria2_event))
+
+    async def stop(self) -> None:
+        for task in (self._runner, self._listener):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._runner = self._listener = None
+
+    def _on_aria2_event(self, method: str, gid: str) -> None:
+        if gid in self.by_gid:
+            self.wake()
+
+    async def _run(self) -> None:
+        last = 0.0
+        while True:
+            if not self.tasks:
+                await self._wake.wait()
+            else:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self.settings.poll_interval)
+            # Coalesce bursts of notifications: at most one tick per twice its own cost.
+            gap = max(0.02, 2 * self._last_tick_cost) - (time.monotonic() - last)
+            if gap > 0:
+                await asyncio.sleep(gap)
+            self._wake.clear()
+            last = time.monotonic()
+            try:
+                await self.tick()
+            except Exception:
+                log.exception("monitor tick failed")
+            self._last_tick_cost = time.monotonic() - last
+
+    async def tick(self) -> None:
+        if not self.tasks:
+            return
+        self.ticks += 1
+        extra: list[Call] = [(REMOVE_RESULT, [g]) for g in self._purge]
+        async with self.rpc_lock:
+            try:
+                statuses = await self.client.get_batch_progress(
+                    limit=len(self.by_gid) + 64, extra=extra
+                )
+            except Aria2Error as exc:
+                self._mark_unavailable(str(exc))
+                return
+            self._purge = []
+            if self.unavailable is not None:
+                self._mark_unavailable(None)
+            missing = self._apply_all(statuses)
+            if missing:
+                try:
+                    await self._add_locked(missing)
+                except Aria2Error as exc:
+                    self._mark_unavailable(str(exc))
+        self._settle()
+        await self._maybe_flush()
+
+    def _apply_all(self, statuses: dict[str, DownloadStatus]) -> list[tuple[TaskState, FileState]]:
+        missing: list[tuple[TaskState, FileState]] = []
+        for gid, (task, f) in self.by_gid.items():
+            if f.status is FileStatus.COMPLETE:
+                continue
+            st = statuses.get(gid)
+            if st is None or st.status == "removed":
+                missing.append((task, f))
+                continue
+            if self._apply(f, st):
+                self._dirty.add(task.id)
+            if st.status in ("complete", "error"):
+                self._purge.append(gid)
+        return missing
+
+    @staticmethod
+    def _apply(f: FileState, st: DownloadStatus) -> bool:
+        """Progress rules: nothing goes backwards, a 0 never hides a known size."""
+        before = (f.status, f.total_length, f.completed_length, f.download_speed)
+        if st.total_length > 0:
+            f.total_length = st.total_length
+        f.completed_length = max(f.completed_length, st.completed_length)
+        f.download_speed = st.download_speed if st.status == "active" else 0
+        if st.status == "complete":
+            if st.completed_length == st.total_length:
+                f.status = FileStatus.COMPLETE
+                f.total_length = f.completed_length = st.total_length
+            else:
+                f.status = FileStatus.ERROR
+                f.error_message = (
+                    f"aria2 reported complete at {st.completed_length} of {st.total_length} bytes"
+                )
+        elif st.status == "error":
+            f.status = FileStatus.ERROR
+            f.error_code = st.error_code
+            f.error_message = describe_error(st.error_code, st.error_message)
+        else:
+            f.status = ARIA2_STATE.get(st.status, f.status)
+        return before != (f.status, f.total_length, f.completed_length, f.download_speed)
+
+    def _mark_unavailable(self, reason: str | None) -> None:
+        self.unavailable = reason
+        message = (
+            None
+            if reason is None
+            else f"waiting for aria2c ({reason}); downloads resume when it is back"
+        )
+        for task in self.tasks.values():
+            task.message = message
+
+    def _settle(self) -> None:
+        """Hands finished tasks to the queue and publishes progress that changed."""
+        now = time.monotonic()
+        for task in list(self.tasks.values()):
+            if any(f.status is FileStatus.ERROR for f in task.files):
+                self.untrack(task)
+                self.outcomes.on_download_failed(task)
+                continue
+            if all(f.status is FileStatus.COMPLETE for f in task.files):
+                self.untrack(task)
+                self.outcomes.on_downloaded(task)
+                continue
+            self._publish_progress(task, now)
+
+    def _publish_progress(self, task: TaskState, now: float) -> None:
+        progress = task.progress()
+        signature = (progress["downloaded_size"], progress["completed_files"], task.message)
+        last = self._published.get(task.id)
+        if last is not None and (
+            last[1] == signature or now - last[0] < self.settings.progress_interval
+        ):
+            return
+        self._published[task.id] = (now, signature)
+        task.updated_at = utcnow()
+        self.bus.publish(
+            PROGRESS,
+            task.id,
+            {
+                "status": task.status.value,
+                "progress": progress,
+                "files": [f.view() for f in task.files] if len(task.files) <= 100 else None,
+                "updated_at": task.updated_at.isoformat(),
+            },
+        )
+
+    async def _maybe_flush(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._last_flush < self.settings.flush_interval:
+            return
+        self._last_flush = now
+        dirty = [self.tasks[t] for t in self._dirty if t in self.tasks]
+        self._dirty.clear()
+        if dirty:
+            try:
+                await asyncio.shield(self.db.save_progress(dirty))
+            except SQLAlchemyError:
+                log.exception("could not save progress; will try again")
+                self._dirty.update(t.id for t in dirty)
+
+    async def flush(self) -> None:
+        await self._maybe_flush(force=True)

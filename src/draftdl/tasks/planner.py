@@ -1,0 +1,88 @@
+"""Turns a job's URLs into files: one per distinct URL, each with a safe unique local name."""
+
+from __future__ import annotations
+
+import os
+import re
+import unicodedata
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+from draftdl.tasks.validation import UrlRef
+
+MAX_NAME = 120
+UNSAFE = re.compile(r'[<>:"/\\|?*\x00-\x1f\x7f]')
+EXTENSION = re.compile(r"^\.[A-Za-z0-9]{1,8}$")
+WINDOWS_RESERVED = {
+    "con", "prn", "aux", "nul",
+    *(f"com{i}" for i in range(1, 10)),
+    *(f"lpt{i}" for i in range(1, 10)),
+}  # fmt: skip
+KIND_EXTENSION = {
+    "video": ".mp4",
+    "audio": ".mp3",
+    "music": ".mp3",
+    "sound": ".mp3",
+    "extract_music": ".mp3",
+    "photo": ".jpg",
+    "image": ".jpg",
+    "picture": ".jpg",
+    "sticker": ".png",
+    "text": ".txt",
+    "subtitle": ".srt",
+}
+
+
+@dataclass(frozen=True)
+class PlannedFile:
+    url: str
+    file_name: str
+
+
+def safe_name(url: str, kind: str | None) -> str:
+    """A file name from a URL's decoded basename that can never leave its folder."""
+    raw = unquote(urlsplit(url).path).replace("\\", "/").rsplit("/", 1)[-1]
+    name = unicodedata.normalize("NFC", raw)
+    name = "".join(ch for ch in name if unicodedata.category(ch)[0] != "C")
+    name = UNSAFE.sub("_", name).strip(" .")
+    stem, ext = os.path.splitext(name)
+    if not EXTENSION.match(ext):
+        stem, ext = name, KIND_EXTENSION.get((kind or "").lower(), ".bin")
+    stem = stem.strip(" .") or "file"
+    if stem.lower() in WINDOWS_RESERVED:
+        stem = f"_{stem}"
+    budget = MAX_NAME - len(ext)
+    while len(stem.encode("utf-8")) > budget:
+        stem = stem[:-1]
+    return f"{stem}{ext.lower()}"
+
+
+def plan_files(refs: list[UrlRef]) -> list[PlannedFile]:
+    """Each distinct URL once, in order of first use; a numeric suffix on name collisions."""
+    seen_urls: set[str] = set()
+    taken: set[str] = set()
+    out: list[PlannedFile] = []
+    for ref in refs:
+        if ref.url in seen_urls:
+            continue
+        seen_urls.add(ref.url)
+        name = safe_name(ref.url, ref.kind)
+        stem, ext = os.path.splitext(name)
+        candidate, n = name, 1
+        # Case-insensitive: the same folder may be copied to Windows or macOS.
+        while candidate.lower() in taken or candidate.lower().endswith(".aria2"):
+            candidate = f"{stem}-{n}{ext}"
+            n += 1
+        taken.add(candidate.lower())
+        out.append(PlannedFile(ref.url, candidate))
+    return out
+
+
+def inside(folder: Path, name: str) -> Path:
+    """The file's path, refusing anything that would resolve outside ``folder``."""
+    base = folder.resolve()
+    target = (base / name).resolve()
+    if target.parent != base:
+        raise ValueError(f"file name {name!r} leaves its folder")
+    return target

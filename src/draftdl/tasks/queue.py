@@ -1,0 +1,388 @@
+"""TaskQueue: accepts jobs, runs at most ``max_active_tasks`` in priority then arrival order,
+and takes each through pending → downloading → processing → completed (or failed, cancelled).
+
+Every transition is saved before it is announced, under one lock so two transitions of a task
+never cross. Background work (scheduler, monitor, draft builds, clean-up) is owned here and
+stopped by ``stop``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import heapq
+import json
+import logging
+import secrets
+import shutil
+import time
+import uuid
+from collections.abc import Coroutine
+from typing import Any
+
+from draftdl.aria2.process import Aria2Manager
+from draftdl.aria2.rpc import Aria2Client
+from draftdl.db.repo import Database
+from draftdl.drafts.builder import DraftBuilder
+from draftdl.errors import (
+    Aria2Error,
+    DraftBuildError,
+    FieldProblem,
+    InvalidTransition,
+    RequestRejected,
+    TaskNotFound,
+)
+from draftdl.events.bus import (
+    CANCELLED,
+    COMPLETED,
+    FAILED,
+    STATUS_CHANGED,
+    EventBus,
+    Subscription,
+)
+from draftdl.settings import Settings
+from draftdl.tasks.model import FileState, TaskState, utcnow
+from draftdl.tasks.monitor import Monitor
+from draftdl.tasks.planner import inside, plan_files
+from draftdl.tasks.states import FileStatus, TaskStatus, can_move
+from draftdl.tasks.validation import ValidatedJob, validate_job
+
+log = logging.getLogger(__name__)
+
+ACTIVE = (TaskStatus.DOWNLOADING, TaskStatus.PROCESSING)
+CLEANUP_EVERY = 3600.0
+
+
+def new_gid() -> str:
+    """aria2 gids are 16 hex digits; we pick them so they are saved before aria2 sees them."""
+    return secrets.token_hex(8)
+
+
+def parse_job(raw: bytes, max_files: int) -> tuple[str, ValidatedJob]:
+    try:
+        text = raw.decode("utf-8")
+        body = json.loads(text)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise RequestRejected([FieldProblem((), f"not valid JSON: {exc}", "json_invalid")]) from exc
+    return text, validate_job(body, max_files=max_files)
+
+
+class TaskQueue:
+    def __init__(
+        self,
+        settings: Settings,
+        db: Database,
+        client: Aria2Client,
+        manager: Aria2Manager,
+        bus: EventBus,
+        builder: DraftBuilder,
+    ) -> None:
+        self.settings = settings
+        self.db = db
+        self.client = client
+        self.manager = manager
+        self.bus = bus
+        self.builder = builder
+        self.monitor = Monitor(settings, client, bus, db, self)
+        self.live: dict[str, TaskState] = {}
+        self._pending: list[tuple[int, int, str]] = []
+        self._seq = 0
+        self._transition_lock = asyncio.Lock()
+        self._wake_scheduler = asyncio.Event()
+        self._background: set[asyncio.Task[Any]] = set()
+        self._loops: list[asyncio.Task[None]] = []
+        self._accepting = False
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Recovers every unfinished task, then starts the scheduler, monitor and clean-up."""
+        self._seq = await self.db.next_seq()
+        await self._recover()
+        self.manager.on_ready(self._aria2_ready)
+        self.start_progress_monitor()
+        self._loops.append(asyncio.create_task(self._schedule_loop(), name="scheduler"))
+        if self.settings.cleanup_days > 0:
+            self._loops.append(asyncio.create_task(self._cleanup_loop(), name="cleanup"))
+        self._accepting = True
+        self._wake_scheduler.set()
+
+    async def stop(self, grace: float = 5.0) -> None:
+        """Stops taking work, lets running builds finish briefly, saves progress."""
+        self._accepting = False
+        for loop in self._loops:
+            loop.cancel()
+        for loop in self._loops:
+            with contextlib.suppress(asyncio.CancelledError):
+                await loop
+        self._loops.clear()
+        if self._background:
+            _, still = await asyncio.wait(self._background, timeout=grace)
+            for task in still:
+                task.cancel()
+            await asyncio.gather(*still, return_exceptions=True)
+        await self.stop_progress_monitor()
+        await self.monitor.flush()
+
+    def start_progress_monitor(self) -> None:
+        self.monitor.start()
+
+    async def stop_progress_monitor(self) -> None:
+        await self.monitor.stop()
+
+    def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
+        task = asyncio.create_task(coro, name=name)
+        self._background.add(task)
+        task.add_done_callback(self._reap)
+
+    def _reap(self, task: asyncio.Task[Any]) -> None:
+        self._background.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("background task %s failed", task.get_name(), exc_info=task.exception())
+
+    def _aria2_ready(self) -> None:
+        self._wake_scheduler.set()
+        self.monitor.wake()
+
+    async def _recover(self) -> None:
+        for task in await self.db.load_unfinished():
+            self.live[task.id] = task
+            if task.status is TaskStatus.PENDING:
+                heapq.heappush(self._pending, (-task.priority, task.seq, task.id))
+            elif task.status is TaskStatus.DOWNLOADING:
+                if all(f.status is FileStatus.COMPLETE for f in task.files):
+                    self.on_downloaded(task)
+                else:
+                    self.monitor.track(task)
+            else:
+                self._spawn(self._build(task), f"build-{task.id}")
+            log.info("recovered task %s (%s)", task.id, task.status.value)
+
+    # -- submit, read, cancel -------------------------------------------------------------
+
+    async def create_task(self, raw: bytes) -> TaskState:
+        """Validates and stores a job; nothing is stored when it is rejected."""
+        if not self._accepting:
+            raise InvalidTransition("the server is shutting down; submit again shortly")
+        text, job = await asyncio.to_thread(parse_job, raw, self.settings.max_files_per_task)
+        task_id = str(uuid.uuid4())
+        folder = self.settings.downloads_dir.resolve() / task_id
+        now = utcnow()
+        files = [
+            FileState(
+                idx=i,
+                url=planned.url,
+                file_name=planned.file_name,
+                file_path=str(inside(folder, planned.file_name)),
+                gid=new_gid(),
+            )
+            for i, planned in enumerate(plan_files(job.urls))
+        ]
+        self._seq += 1
+        task = TaskState(
+            id=task_id,
+            seq=self._seq,
+            status=TaskStatus.PENDING,
+            priority=job.priority,
+            request_json=text,
+            created_at=now,
+            updated_at=now,
+            files=files,
+            message="waiting for a free slot",
+            max_download_limit=job.max_download_limit,
+        )
+        await asyncio.shield(self.db.save_task(task))
+        self.live[task.id] = task
+        heapq.heappush(self._pending, (-task.priority, task.seq, task.id))
+        self._wake_scheduler.set()
+        log.info("accepted task %s: %d files, priority %d", task.id, len(files), task.priority)
+        self.bus.publish(STATUS_CHANGED, task.id, self._status_payload(task))
+        return task
+
+    async def get_task(self, task_id: str) -> TaskState:
+        task = self.live.get(task_id)
+        if task is not None:
+            return task
+        stored = await self.db.load_task(task_id)
+        if stored is None:
+            raise TaskNotFound(task_id)
+        return stored
+
+    async def list_tasks(
+        self, status: TaskStatus | None, limit: int, offset: int
+    ) -> tuple[list[TaskState], int]:
+        tasks, total = await self.db.list_tasks(status, limit, offset)
+        return [self.live.get(t.id, t) for t in tasks], total
+
+    async def cancel_task(self, task_id: str) -> TaskState:
+        task = await self.get_task(task_id)
+        if task.status.final:
+            raise InvalidTransition(f"task {task_id} is already {task.status.value}")
+        if task.status is TaskStatus.DOWNLOADING:
+            self.monitor.untrack(task)
+            await self.monitor.remove_downloads(task)
+        await self._transition(task, TaskStatus.CANCELLED, message="cancelled by the user")
+        return task
+
+    def subscribe(self, task_id: str) -> Subscription:
+        return self.bus.subscribe(task_id)
+
+    def unsubscribe(self, sub: Subscription) -> None:
+        self.bus.unsubscribe(sub)
+
+    # -- scheduling -----------------------------------------------------------------------
+
+    def active_count(self) -> int:
+        return sum(1 for t in self.live.values() if t.status in ACTIVE)
+
+    async def _schedule_loop(self) -> None:
+        while True:
+            await self._wake_scheduler.wait()
+            self._wake_scheduler.clear()
+            try:
+                await self._schedule()
+            except Exception:
+                log.exception("scheduler failed; retrying on the next wake-up")
+
+    async def _schedule(self) -> None:
+        while self._pending and self.active_count() < self.settings.max_active_tasks:
+            task = self.live.get(self._pending[0][2])
+            if task is None or task.status is not TaskStatus.PENDING:
+                heapq.heappop(self._pending)
+                continue
+            if task.files and not self.manager.running:
+                reason = self.manager.reason or f"aria2c is {self.manager.state.value}"
+                for _, _, tid in self._pending:
+                    waiting = self.live.get(tid)
+                    if waiting is not None:
+                        waiting.message = f"waiting for aria2c: {reason}"
+                return
+            heapq.heappop(self._pending)
+            if not task.files:
+                self._spawn(self._build(task), f"build-{task.id}")
+                continue
+            await self._start_downloads(task)
+
+    async def _start_downloads(self, task: TaskState) -> None:
+        if not await self._transition(task, TaskStatus.DOWNLOADING, message="downloading"):
+            return
+        self.monitor.track(task)
+        todo = [f for f in task.files if f.status is not FileStatus.COMPLETE]
+        try:
+            await self.monitor.add_files(task, todo)
+        except Aria2Error as exc:
+            # The monitor re-adds what aria2 does not hold once it answers again.
+            log.warning("task %s: aria2 did not take its files yet: %s", task.id, exc)
+
+    # -- outcomes (called by the monitor) --------------------------------------------------
+
+    def on_downloaded(self, task: TaskState) -> None:
+        self._spawn(self._build(task), f"build-{task.id}")
+
+    def on_download_failed(self, task: TaskState) -> None:
+        self._spawn(self._fail_download(task), f"fail-{task.id}")
+
+    async def _fail_download(self, task: TaskState) -> None:
+        await self.monitor.remove_downloads(task)
+        bad = [f for f in task.files if f.status is FileStatus.ERROR]
+        reasons = "; ".join(f"{f.url}: {f.error_message or 'download failed'}" for f in bad)
+        await self._transition(
+            task,
+            TaskStatus.FAILED,
+            error_message=f"{len(bad)} of {len(task.files)} files failed to download: {reasons}",
+            message="download failed",
+        )
+
+    async def _build(self, task: TaskState) -> None:
+        if not await self._transition(task, TaskStatus.PROCESSING, message="building the draft"):
+            return
+        started = time.monotonic()
+        try:
+            draft_path = await self.builder.build(task)
+        except DraftBuildError as exc:
+            await self._transition(task, TaskStatus.FAILED, error_message=str(exc))
+            return
+        except Exception as exc:
+            log.exception("task %s: draft build crashed", task.id)
+            await self._transition(
+                task,
+                TaskStatus.FAILED,
+                error_message=f"internal error while building the draft: {exc!r}",
+            )
+            return
+        log.info("task %s: draft step took %.2fs", task.id, time.monotonic() - started)
+        await self._transition(
+            task, TaskStatus.COMPLETED, draft_path=draft_path, message="completed"
+        )
+
+    # -- transitions ----------------------------------------------------------------------
+
+    async def _transition(self, task: TaskState, dst: TaskStatus, **changes: Any) -> bool:
+        """Saves, then announces. False when the task can no longer move there."""
+        async with self._transition_lock:
+            src = task.status
+            if not can_move(src, dst):
+                return False
+            task.status = dst
+            for key, value in changes.items():
+                setattr(task, key, value)
+            task.updated_at = utcnow()
+            if dst.final:
+                task.completed_at = task.updated_at
+                task.progress()
+            await asyncio.shield(self.db.save_transition(task))
+            elapsed = (task.updated_at - task.created_at).total_seconds()
+            log.info("%8.2fs → task %s %s → %s", elapsed, task.id, src.value, dst.value)
+            self.bus.publish(STATUS_CHANGED, task.id, self._status_payload(task))
+            if dst is TaskStatus.COMPLETED:
+                self.bus.publish(COMPLETED, task.id, self._status_payload(task))
+            elif dst is TaskStatus.FAILED:
+                self.bus.publish(FAILED, task.id, self._status_payload(task))
+            elif dst is TaskStatus.CANCELLED:
+                self.bus.publish(CANCELLED, task.id, self._status_payload(task))
+            if dst.final:
+                self.live.pop(task.id, None)
+                self._wake_scheduler.set()
+            elif dst in ACTIVE:
+                self._wake_scheduler.set()
+            return True
+
+    @staticmethod
+    def _status_payload(task: TaskState) -> dict[str, Any]:
+        return {
+            "status": task.status.value,
+            "message": task.message,
+            "progress": task.progress(),
+            "draft_path": task.draft_path,
+            "error_message": task.error_message,
+            "updated_at": task.updated_at.isoformat(),
+        }
+
+    # -- clean-up -------------------------------------------------------------------------
+
+    async def _cleanup_loop(self) -> None:
+        while True:
+            await asyncio.sleep(CLEANUP_EVERY)
+            try:
+                await self.cleanup_old_tasks(self.settings.cleanup_days)
+            except Exception:
+                log.exception("clean-up failed")
+
+    async def cleanup_old_tasks(self, days: int) -> list[str]:
+        """Removes finished tasks older than ``days`` and their downloads."""
+        removed = await self.db.cleanup_old_tasks(days)
+        root = self.settings.downloads_dir.resolve()
+
+        def remove_folders() -> None:
+            for task_id in removed:
+                folder = root / task_id
+                if folder.parent == root and folder.is_dir():
+                    shutil.rmtree(folder, ignore_errors=True)
+
+        await asyncio.to_thread(remove_folders)
+        if removed:
+            log.info("cleaned up %d tasks older than %d days", len(removed), days)
+        return removed
+
+
+__all__ = ["TaskQueue", "new_gid", "parse_job"]

@@ -1,0 +1,258 @@
+"""Checks a submitted job before anything is stored, and finds every URL it names.
+
+Problems are collected (not raised at the first) so a client sees every bad field at once,
+each with its JSON path (DESIGN §3).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from draftdl.errors import FieldProblem, RequestRejected
+
+URL_KEYS = ("path", "media_path", "material_url")
+RAW_CONTAINERS = ("raw_materials", "raw_segments", "extra_materials", "segment_styles")
+SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*)://")
+SPEED = re.compile(r"^\d+(\.\d+)?[KkMm]?$")
+MAX_DEPTH = 32
+
+Loc = tuple[str | int, ...]
+
+
+@dataclass(frozen=True)
+class UrlRef:
+    url: str
+    loc: Loc
+    kind: str | None  # the material type, to pick an extension when the URL has none
+
+
+@dataclass
+class ValidatedJob:
+    priority: int = 0
+    max_download_limit: str | None = None
+    urls: list[UrlRef] = field(default_factory=list)
+
+
+def iter_materials(materials: Any) -> list[tuple[Loc, Any, str | None]]:
+    """Both accepted shapes, as (loc, material, category) — a list, or lists by category."""
+    if isinstance(materials, list):
+        return [(("materials", i), m, None) for i, m in enumerate(materials)]
+    if isinstance(materials, dict):
+        out: list[tuple[Loc, Any, str | None]] = []
+        for category, items in materials.items():
+            if isinstance(items, list):
+                out += [(("materials", category, i), m, category) for i, m in enumerate(items)]
+        return out
+    return []
+
+
+CATEGORY_KIND = {"videos": "video", "audios": "audio", "images": "photo", "texts": "text"}
+
+
+class _Checker:
+    def __init__(self, max_files: int) -> None:
+        self.max_files = max_files
+        self.problems: list[FieldProblem] = []
+        self.urls: list[UrlRef] = []
+
+    def fail(self, loc: Loc, msg: str, kind: str = "value_error") -> None:
+        self.problems.append(FieldProblem(loc, msg, kind))
+
+    def source(self, loc: Loc, value: Any, kind: str | None, local_must_exist: bool) -> None:
+        """One path-like value: an http(s) URL to download, or a local file that must exist."""
+        if value is None or value == "":
+            return
+        if not isinstance(value, str):
+            self.fail(loc, "must be a string (an http(s) URL or a local file path)", "type_error")
+            return
+        match = SCHEME.match(value)
+        if match:
+            scheme = match.group(1).lower()
+            if scheme not in ("http", "https"):
+                self.fail(
+                    loc,
+                    f"URL scheme {scheme!r} is not supported: only http and https URLs "
+                    "are downloaded",
+                    "value_error.url_scheme",
+                )
+                return
+            parts = urlsplit(value)
+            if not parts.hostname:
+                self.fail(loc, "URL has no host", "value_error.url")
+                return
+            self.urls.append(UrlRef(value, loc, kind))
+            return
+        if local_must_exist and not os.path.isfile(value):
+            self.fail(loc, f"local file {value!r} does not exist", "value_error.path")
+
+    def walk_raw(self, loc: Loc, node: Any, depth: int = 0) -> None:
+        """URL keys anywhere inside the verbatim containers (raw_materials, ...)."""
+        if depth > MAX_DEPTH:
+            self.fail(loc, f"nested deeper than {MAX_DEPTH} levels")
+            return
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key in URL_KEYS and isinstance(value, str):
+                    self.source((*loc, key), value, node.get("type"), local_must_exist=False)
+                elif isinstance(value, dict | list):
+                    self.walk_raw((*loc, key), value, depth + 1)
+        elif isinstance(node, list):
+            for i, value in enumerate(node):
+                self.walk_raw((*loc, i), value, depth + 1)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def validate_job(body: Any, *, max_files: int) -> ValidatedJob:
+    """Raises ``RequestRejected`` listing every problem; returns what the planner needs."""
+    c = _Checker(max_files)
+    job = ValidatedJob()
+    if not isinstance(body, dict):
+        raise RequestRejected([FieldProblem((), "the body must be a JSON object", "type_error")])
+
+    group = body.get("ruleGroup")
+    if group is None:
+        c.fail(("ruleGroup",), "field required", "missing")
+        group = {}
+    elif not isinstance(group, dict):
+        c.fail(("ruleGroup",), "must be an object", "type_error")
+        group = {}
+
+    materials = body.get("materials", [])
+    if not isinstance(materials, list | dict):
+        c.fail(("materials",), "must be a list, or an object of lists by category", "type_error")
+        materials = []
+    elif isinstance(materials, dict):
+        for category, items in materials.items():
+            if not isinstance(items, list):
+                c.fail(("materials", category), "must be a list of materials", "type_error")
+
+    ids: set[str] = set()
+    for loc, material, category in iter_materials(materials):
+        if not isinstance(material, dict):
+            c.fail(loc, "must be an object", "type_error")
+            continue
+        mid = material.get("id")
+        if mid is None or mid == "" or not isinstance(mid, str | int) or isinstance(mid, bool):
+            c.fail((*loc, "id"), "must be a non-empty string or integer", "missing")
+        elif str(mid) in ids:
+            c.fail((*loc, "id"), f"duplicate material id {mid!r}")
+        else:
+            ids.add(str(mid))
+        kind = material.get("type") or CATEGORY_KIND.get(category or "")
+        for key in URL_KEYS:
+            c.source((*loc, key), material.get(key), kind, local_must_exist=True)
+
+    rule_types: set[str] = set()
+    rules = group.get("rules", [])
+    if not isinstance(rules, list):
+        c.fail(("ruleGroup", "rules"), "must be a list", "type_error")
+        rules = []
+    for i, rule in enumerate(rules):
+        loc = ("ruleGroup", "rules", i)
+        if not isinstance(rule, dict):
+            c.fail(loc, "must be an object", "type_error")
+            continue
+        rtype = rule.get("type")
+        if not isinstance(rtype, str) or not rtype:
+            c.fail((*loc, "type"), "must be a non-empty string", "missing")
+        else:
+            rule_types.add(rtype)
+        material_ids = rule.get("material_ids", [])
+        if not isinstance(material_ids, list):
+            c.fail((*loc, "material_ids"), "must be a list of material ids", "type_error")
+            continue
+        for j, mid in enumerate(material_ids):
+            if str(mid) not in ids:
+                title = rule.get("title") or rtype
+                c.fail(
+                    (*loc, "material_ids", j),
+                    f"rule {title!r} names material {mid!r}, which is not in materials",
+                    "value_error.material",
+                )
+
+    test_data = body.get("testData")
+    if test_data is not None and not isinstance(test_data, dict):
+        c.fail(("testData",), "must be an object", "type_error")
+    elif isinstance(test_data, dict):
+        _check_test_data(c, test_data, rule_types)
+
+    for name in RAW_CONTAINERS:
+        if name in body:
+            c.walk_raw((name,), body[name])
+
+    for name in ("draft_config",):
+        if name in body and not isinstance(body[name], dict):
+            c.fail((name,), "must be an object", "type_error")
+
+    priority = body.get("priority", 0)
+    if priority is None:
+        priority = 0
+    if not _is_int(priority) or not -(2**31) <= priority < 2**31:
+        c.fail(("priority",), "must be an integer (higher runs first)", "type_error")
+    else:
+        job.priority = priority
+
+    limit = body.get("max_download_limit")
+    if limit is not None:
+        if _is_int(limit) and limit >= 0:
+            job.max_download_limit = str(limit)
+        elif isinstance(limit, str) and SPEED.match(limit.strip()):
+            job.max_download_limit = limit.strip()
+        else:
+            c.fail(
+                ("max_download_limit",),
+                "must be bytes per second (an integer ≥ 0) or aria2 style like '2M' or '500K'",
+            )
+
+    distinct = len({ref.url for ref in c.urls})
+    if distinct > max_files:
+        c.fail(
+            ("materials",),
+            f"the task names {distinct} files to download; the limit is {max_files}",
+            "value_error.too_many_files",
+        )
+    if c.problems:
+        raise RequestRejected(c.problems)
+    job.urls = c.urls
+    return job
+
+
+def _check_test_data(c: _Checker, test_data: dict[str, Any], rule_types: set[str]) -> None:
+    tracks = test_data.get("tracks", [])
+    if not isinstance(tracks, list):
+        c.fail(("testData", "tracks"), "must be a list", "type_error")
+    else:
+        for i, track in enumerate(tracks):
+            if not isinstance(track, dict):
+                c.fail(("testData", "tracks", i), "must be an object", "type_error")
+    items = test_data.get("items", [])
+    if not isinstance(items, list):
+        c.fail(("testData", "items"), "must be a list", "type_error")
+        return
+    for i, item in enumerate(items):
+        loc: Loc = ("testData", "items", i)
+        if not isinstance(item, dict):
+            c.fail(loc, "must be an object", "type_error")
+            continue
+        itype = item.get("type")
+        if not isinstance(itype, str) or not itype:
+            c.fail((*loc, "type"), "must be a non-empty string", "missing")
+        elif itype not in rule_types:
+            known = ", ".join(sorted(rule_types)) or "none"
+            c.fail(
+                (*loc, "type"),
+                f"no rule of type {itype!r} in ruleGroup.rules (known types: {known})",
+                "value_error.rule_type",
+            )
+        data = item.get("data", {})
+        if not isinstance(data, dict):
+            c.fail((*loc, "data"), "must be an object", "type_error")
+            continue
+        c.source((*loc, "data", "path"), data.get("path"), itype, local_must_exist=True)
