@@ -27,7 +27,7 @@ async def health(services: ServicesDep) -> dict[str, Any]:
         },
         "monitor": {
             "ticks": queue.monitor.ticks,
-            "rpc_requests": services.manager.client.requests_sent,
+            "rpc_requests": services.manager.client.work_requests,
             "tracked_files": len(queue.monitor.by_gid),
         },
     }

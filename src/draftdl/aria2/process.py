@@ -15,13 +15,14 @@ import os
 import secrets
 import signal
 import socket
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from draftdl.aria2.locate import locate_aria2c
-from draftdl.aria2.rpc import Aria2Client
+from draftdl.aria2.rpc import SAVE_SESSION, Aria2Client
 from draftdl.errors import Aria2Error, Aria2Unavailable
 from draftdl.settings import Settings
 
@@ -362,21 +363,27 @@ class Aria2Manager:
                     self._unavailable(f"aria2c stopped answering: {exc}")
 
     async def stop(self) -> None:
-        """Shutdown by RPC (aria2 saves its session), then terminate, then kill."""
+        """Saves the session, then asks aria2c to exit; terminate, then kill, if it lingers.
+
+        On POSIX, SIGTERM is aria2's own graceful shutdown and takes about 1 s, where the
+        ``aria2.shutdown`` RPC takes 4 s (measured, aria2 1.36); on Windows terminate is a hard
+        kill, so the RPC comes first there.
+        """
         await self.stop_health_check()
         proc, exit_task = self._proc, self._exit
         if self.managed and proc is not None and exit_task is not None and not exit_task.done():
             with contextlib.suppress(Aria2Error):
-                await self.client.shutdown()
-            await asyncio.wait({exit_task}, timeout=5)
-            if not exit_task.done():
+                await self.client.call(SAVE_SESSION, http_timeout=3.0)
+            if sys.platform == "win32":
+                with contextlib.suppress(Aria2Error):
+                    await self.client.shutdown()
+                await asyncio.wait({exit_task}, timeout=5)
+            for step in (proc.terminate, proc.kill):
+                if exit_task.done():
+                    break
                 with contextlib.suppress(ProcessLookupError):
-                    proc.terminate()
-                await asyncio.wait({exit_task}, timeout=3)
-            if not exit_task.done():
-                with contextlib.suppress(ProcessLookupError):
-                    proc.kill()
-                await asyncio.wait({exit_task}, timeout=3)
+                    step()
+                await asyncio.wait({exit_task}, timeout=5)
         if self.managed:
             await asyncio.to_thread((self.dir / "aria2c.pid").unlink, missing_ok=True)
         self._proc = None

@@ -6,6 +6,7 @@ Ours rather than aria2p: aria2p is synchronous and opens a connection per call (
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import itertools
 import json
@@ -69,7 +70,12 @@ class Aria2Client:
         self._url: str | None = None
         self._secret: str | None = None
         self._ids = itertools.count(1)
-        self.requests_sent = 0
+        self.requests = collections.Counter[str]()  # HTTP requests by method, for figures
+
+    @property
+    def work_requests(self) -> int:
+        """Requests other than health checks: what downloads cost in round trips."""
+        return sum(self.requests.values()) - self.requests[GET_VERSION]
 
     def set_endpoint(self, url: str, secret: str | None) -> None:
         self._url = url
@@ -95,7 +101,7 @@ class Aria2Client:
             "method": method,
             "params": sent,
         }
-        self.requests_sent += 1
+        self.requests[method] += 1
         with map_transport_errors(self._url):
             resp = await self._http.post(
                 self._url,
@@ -171,11 +177,27 @@ class Aria2Client:
         results = await self.multicall([*self.status_calls(limit), *extra])
         return self.parse_statuses(results[:3])
 
-    async def cancel(self, gids: Sequence[str]) -> None:
-        """Stops and forgets downloads; gids aria2 does not know are fine."""
-        calls: list[Call] = [(FORCE_REMOVE, [g]) for g in gids]
-        calls += [(REMOVE_RESULT, [g]) for g in gids]
-        await self.multicall(calls)
+    async def cancel(self, gids: Sequence[str], settle: float = 3.0) -> None:
+        """Stops and forgets downloads; unknown gids are fine.
+
+        ``forceRemove`` only starts the removal, and a result can be dropped only once the
+        download has stopped, so this waits (briefly) for that before forgetting them.
+        """
+        if not gids:
+            return
+        await self.multicall([(FORCE_REMOVE, [g]) for g in gids])
+        deadline = asyncio.get_running_loop().time() + settle
+        pending = list(gids)
+        while pending and asyncio.get_running_loop().time() < deadline:
+            states = await self.multicall([(TELL_STATUS, [g, ["status"]]) for g in pending])
+            pending = [
+                g
+                for g, st in zip(pending, states, strict=True)
+                if isinstance(st, dict) and st.get("status") in ("active", "waiting", "paused")
+            ]
+            if pending:
+                await asyncio.sleep(0.02)
+        await self.multicall([(REMOVE_RESULT, [g]) for g in gids])
 
     async def shutdown(self) -> None:
         await self.call(SHUTDOWN, http_timeout=3.0)

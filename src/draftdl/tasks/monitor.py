@@ -124,11 +124,9 @@ class Monitor:
     async def remove_downloads(self, task: TaskState) -> None:
         """Stops and forgets a task's downloads in aria2 (cancel, failure)."""
         gids = [f.gid for f in task.files if f.status is not FileStatus.COMPLETE]
-        if not gids:
-            return
-        async with self.rpc_lock:
-            with contextlib.suppress(Aria2Error):
-                await self.client.cancel(gids)
+        # No lock needed: the task is untracked first, so no tick re-adds these gids.
+        with contextlib.suppress(Aria2Error):
+            await self.client.cancel(gids)
 
     # -- the loop -------------------------------------------------------------------------
 
