@@ -553,8 +553,15 @@ def task_status(client: httpx.Client, url: str, tid: str) -> str:
     info = r.json()
     status = str(dig(info, "status") or "").lower()
     if status in TERMINAL_BAD:
-        err = dig(info, "error", "message", "detail")
-        raise BenchError(f"task {tid} {status}: {str(err)[:300]}")
+        err = dig(info, "error_message", "error", "message", "detail")
+        files = dig(info, "files")
+        bad = [
+            f"{f.get('file_name') or f.get('url')}: {f.get('error_message')}"
+            for f in (files if isinstance(files, list) else [])
+            if isinstance(f, dict) and f.get("error_message")
+        ]
+        detail = f"; {len(bad)} file(s) failed, first: {bad[0]}" if bad else ""
+        raise BenchError(f"task {tid} {status}: {str(err)[:300]}{detail[:400]}")
     return status
 
 

@@ -201,9 +201,10 @@ class Aria2Manager:
         return False
 
     def _unavailable(self, reason: str) -> None:
+        if reason != self.reason:
+            log.warning("aria2c unavailable: %s", reason)
         self.state = Aria2State.UNAVAILABLE
         self.reason = reason
-        log.warning("aria2c unavailable: %s", reason)
 
     async def _spawn(self, binary: str, port: int) -> bool:
         conf = self.dir / "aria2.conf"

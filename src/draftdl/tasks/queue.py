@@ -36,6 +36,7 @@ from draftdl.events.bus import (
     CANCELLED,
     COMPLETED,
     FAILED,
+    PROGRESS,
     STATUS_CHANGED,
     EventBus,
     Subscription,
@@ -255,13 +256,30 @@ class TaskQueue:
                 for _, _, tid in self._pending:
                     waiting = self.live.get(tid)
                     if waiting is not None:
-                        waiting.message = f"waiting for aria2c: {reason}"
+                        self._tell(waiting, f"waiting for aria2c: {reason}")
                 return
             heapq.heappop(self._pending)
             if not task.files:
                 self._spawn(self._build(task), f"build-{task.id}")
                 continue
             await self._start_downloads(task)
+
+    def _tell(self, task: TaskState, message: str) -> None:
+        """A new message on a waiting task reaches its watchers as a progress event."""
+        if task.message == message:
+            return
+        task.message = message
+        task.updated_at = utcnow()
+        self.bus.publish(
+            PROGRESS,
+            task.id,
+            {
+                "status": task.status.value,
+                "message": message,
+                "progress": task.progress(),
+                "updated_at": task.updated_at.isoformat(),
+            },
+        )
 
     async def _start_downloads(self, task: TaskState) -> None:
         if not await self._transition(task, TaskStatus.DOWNLOADING, message="downloading"):
@@ -294,7 +312,10 @@ class TaskQueue:
         )
 
     async def _build(self, task: TaskState) -> None:
-        if not await self._transition(task, TaskStatus.PROCESSING, message="building the draft"):
+        """Runs the draft step; a task recovered in processing runs it again."""
+        if task.status is not TaskStatus.PROCESSING and not await self._transition(
+            task, TaskStatus.PROCESSING, message="building the draft"
+        ):
             return
         started = time.monotonic()
         try:
