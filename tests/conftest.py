@@ -4,8 +4,9 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+
 from fileserver import FileServer
-from servers import Service, running_service, make_settings
+from servers import Service, make_settings, running_service
 
 
 @pytest.fixture

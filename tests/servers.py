@@ -208,5 +208,3 @@ def aria2_pid_alive(pid: int | None) -> bool:
     except OSError:
         return False
     return stat.rsplit(")", 1)[-1].split()[0] != "Z"
-
-

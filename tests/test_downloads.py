@@ -5,10 +5,9 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from fileserver import FileServer, content_for
-from servers import Service, job, running_service, make_settings
-
 from draftdl.events.bus import ALL_TASKS, STATUS_CHANGED
+from fileserver import FileServer, content_for
+from servers import Service, job, make_settings, running_service
 
 
 async def test_fifty_files_in_one_task(service: Service, fileserver: FileServer) -> None:
@@ -84,7 +83,9 @@ async def test_cut_connection_is_resumed(service: Service, fileserver: FileServe
 
 
 async def test_unknown_size_completes(service: Service, fileserver: FileServer) -> None:
-    task = await service.wait_final(await service.submit(job([fileserver.url("/noclen/300K/n.bin")])))
+    task = await service.wait_final(
+        await service.submit(job([fileserver.url("/noclen/300K/n.bin")]))
+    )
     assert task["status"] == "completed", task["error_message"]
     assert task["progress"]["total_size"] == 300 * 1024
 

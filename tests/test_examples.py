@@ -56,7 +56,7 @@ async def test_plugin_style_keeps_two_clips_apart(service: Service, fileserver: 
 async def test_hostile_names_stay_inside_and_fail_on_404(
     service: Service, fileserver: FileServer, data_dir: Path
 ) -> None:
-    before = {p for p in data_dir.parent.rglob("*")}
+    before = set(data_dir.parent.rglob("*"))
     task_id = await service.submit(load_example("hostile-names.json", fileserver.base_url))
     task = await service.wait_final(task_id)
     assert task["status"] == "failed"
@@ -65,7 +65,7 @@ async def test_hostile_names_stay_inside_and_fail_on_404(
     assert "404" in task["error_message"]
     folder = service.services.settings.downloads_dir.resolve() / task_id
     assert Path(task["files"][0]["file_path"]).parent == folder
-    created = {p for p in data_dir.parent.rglob("*")} - before
+    created = set(data_dir.parent.rglob("*")) - before
     outside = [
         p
         for p in created

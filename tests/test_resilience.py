@@ -9,11 +9,10 @@ import socket
 import time
 from pathlib import Path
 
-from fileserver import FileServer, content_for
-from servers import ServerProcess, aria2_pid_alive, job, make_settings, running_service, until
-
 from draftdl.errors import DraftBuildError
 from draftdl.tasks.model import TaskState
+from fileserver import FileServer, content_for
+from servers import ServerProcess, aria2_pid_alive, job, make_settings, running_service, until
 
 SIZE = 8 * 1024 * 1024
 

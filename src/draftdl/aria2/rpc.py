@@ -156,7 +156,8 @@ class Aria2Client:
         return [
             (TELL_ACTIVE, [list(keys)]),
             (TELL_WAITING, [0, limit, list(keys)]),
-            (TELL_STOPPED, [0, limit, list(keys)]),
+            # Newest first: results we have not purged yet must never crowd out fresh ones.
+            (TELL_STOPPED, [-1, limit, list(keys)]),
         ]
 
     @staticmethod

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import selectinload
 
@@ -84,34 +84,39 @@ class Database:
         return int(value or 0) + 1
 
     async def save_task(self, task: TaskState) -> None:
-        """Stores a new task and its files in one transaction."""
-        row = TaskRow(
-            id=task.id,
-            seq=task.seq,
-            status=task.status.value,
-            priority=task.priority,
-            request_json=task.request_json,
-            message=task.message,
-            error_message=task.error_message,
-            draft_path=task.draft_path,
-            progress_percent=task.progress_percent,
-            created_at=task.created_at,
-            updated_at=task.updated_at,
-            completed_at=task.completed_at,
-        )
-        row.files = [
-            FileRow(
-                task_id=task.id,
-                idx=f.idx,
-                url=f.url,
-                file_name=f.file_name,
-                file_path=f.file_path,
-                **_file_values(f),
-            )
-            for f in task.files
-        ]
+        """Stores a new task and its files in one transaction (files as one executemany)."""
         async with self.sessions.begin() as s:
-            s.add(row)
+            await s.execute(
+                insert(TaskRow).values(
+                    id=task.id,
+                    seq=task.seq,
+                    status=task.status.value,
+                    priority=task.priority,
+                    request_json=task.request_json,
+                    message=task.message,
+                    error_message=task.error_message,
+                    draft_path=task.draft_path,
+                    progress_percent=task.progress_percent,
+                    created_at=task.created_at,
+                    updated_at=task.updated_at,
+                    completed_at=task.completed_at,
+                )
+            )
+            if task.files:
+                await s.execute(
+                    insert(FileRow),
+                    [
+                        {
+                            "task_id": task.id,
+                            "idx": f.idx,
+                            "url": f.url,
+                            "file_name": f.file_name,
+                            "file_path": f.file_path,
+                            **_file_values(f),
+                        }
+                        for f in task.files
+                    ],
+                )
 
     async def save_transition(self, task: TaskState, *, with_files: bool = True) -> None:
         """Writes a task's status and results (and its files' progress) in one transaction."""

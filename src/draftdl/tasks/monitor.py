@@ -156,7 +156,7 @@ class Monitor:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self.settings.poll_interval)
             # Coalesce bursts of notifications: at most one tick per twice its own cost.
-            gap = max(0.02, 2 * self._last_tick_cost) - (time.monotonic() - last)
+            gap = max(0.005, 2 * self._last_tick_cost) - (time.monotonic() - last)
             if gap > 0:
                 await asyncio.sleep(gap)
             self._wake.clear()
@@ -175,7 +175,7 @@ class Monitor:
         async with self.rpc_lock:
             try:
                 statuses = await self.client.get_batch_progress(
-                    limit=len(self.by_gid) + 64, extra=extra
+                    limit=len(self.by_gid) + len(self._purge) + 64, extra=extra
                 )
             except Aria2Error as exc:
                 self._mark_unavailable(str(exc))

@@ -47,7 +47,8 @@ def safe_name(url: str, kind: str | None) -> str:
     name = "".join(ch for ch in name if unicodedata.category(ch)[0] != "C")
     name = UNSAFE.sub("_", name).strip(" .")
     stem, ext = os.path.splitext(name)
-    if not EXTENSION.match(ext):
+    # ".aria2" is aria2's control-file suffix: never let a download take such a name.
+    if not EXTENSION.match(ext) or ext.lower() == ".aria2":
         stem, ext = name, KIND_EXTENSION.get((kind or "").lower(), ".bin")
     stem = stem.strip(" .") or "file"
     if stem.lower() in WINDOWS_RESERVED:
@@ -71,7 +72,7 @@ def plan_files(refs: list[UrlRef]) -> list[PlannedFile]:
         stem, ext = os.path.splitext(name)
         candidate, n = name, 1
         # Case-insensitive: the same folder may be copied to Windows or macOS.
-        while candidate.lower() in taken or candidate.lower().endswith(".aria2"):
+        while candidate.lower() in taken:
             candidate = f"{stem}-{n}{ext}"
             n += 1
         taken.add(candidate.lower())

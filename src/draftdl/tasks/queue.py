@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import heapq
 import json
 import logging
@@ -344,14 +345,19 @@ class TaskQueue:
             src = task.status
             if not can_move(src, dst):
                 return False
-            task.status = dst
+            now = utcnow()
+            changes.update(status=dst, updated_at=now)
+            if dst.final:
+                changes["completed_at"] = now
+            # Saved first, from a copy: readers never see a state the database lacks.
+            saved = dataclasses.replace(task, **changes)
+            if dst.final:
+                saved.progress()
+            leaving_download = src is TaskStatus.DOWNLOADING
+            await asyncio.shield(self.db.save_transition(saved, with_files=leaving_download))
             for key, value in changes.items():
                 setattr(task, key, value)
-            task.updated_at = utcnow()
-            if dst.final:
-                task.completed_at = task.updated_at
-                task.progress()
-            await asyncio.shield(self.db.save_transition(task))
+            task.progress_percent = saved.progress_percent
             elapsed = (task.updated_at - task.created_at).total_seconds()
             log.info("%8.2fs → task %s %s → %s", elapsed, task.id, src.value, dst.value)
             self.bus.publish(STATUS_CHANGED, task.id, self._status_payload(task))
