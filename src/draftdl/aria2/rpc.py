@@ -39,6 +39,7 @@ CHANGE_GLOBAL = "aria2.changeGlobalOption"
 MULTICALL = "system.multicall"
 
 Call = tuple[str, Sequence[Any]]
+GID_TAKEN = ("is not unique", "No URI to download")
 EventHandler = Callable[[str, str], Awaitable[None] | None]
 
 
@@ -141,11 +142,15 @@ class Aria2Client:
     async def add_batch_downloads(
         self, requests: Sequence[AddRequest]
     ) -> list[str | Aria2RPCError]:
-        """Adds all files in one call; a gid already known to aria2 counts as added."""
+        """Adds all files in one call; a gid already known to aria2 counts as added.
+
+        aria2 1.36 answers a duplicate gid with "No URI to download." (newer builds say the
+        GID "is not unique"); our gids are random, so either means aria2 holds the file.
+        """
         results = await self.multicall([(ADD_URI, [[r.url], r.options()]) for r in requests])
         out: list[str | Aria2RPCError] = []
         for req, res in zip(requests, results, strict=True):
-            if isinstance(res, Aria2RPCError) and "is not unique" in res.message:
+            if isinstance(res, Aria2RPCError) and any(m in res.message for m in GID_TAKEN):
                 out.append(req.gid)
             else:
                 out.append(res)

@@ -28,6 +28,9 @@ class FileState:
     attempts: int = 0
     error_code: int | None = None
     error_message: str | None = None
+    # Not stored: the status read after which aria2 must hold this file (None: not handed
+    # over yet, -1: handed to an earlier aria2c). Absent from a later read means aria2 lost it.
+    handed_at: int | None = None
 
     def view(self) -> dict[str, Any]:
         return {

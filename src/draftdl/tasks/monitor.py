@@ -71,6 +71,7 @@ class Monitor:
         self._runner: asyncio.Task[None] | None = None
         self._listener: asyncio.Task[None] | None = None
         self.ticks = 0
+        self._reads = 0
         self.unavailable: str | None = None
 
     # -- tracking -------------------------------------------------------------------------
@@ -105,12 +106,15 @@ class Monitor:
     async def add_files(self, task: TaskState, files: Sequence[FileState]) -> None:
         """Hands files to aria2 in one call. Raises ``Aria2Unavailable``; the next tick retries."""
         async with self.rpc_lock:
+            for f in files:  # from now on a read that lacks them means "add again"
+                f.handed_at = self._reads
             await self._add_locked([(task, f) for f in files])
 
     async def _add_locked(self, pairs: Sequence[tuple[TaskState, FileState]]) -> None:
         requests = [r for task, f in pairs for r in self._requests(task, [f])]
         results = await self.client.add_batch_downloads(requests)
         for (task, f), result in zip(pairs, results, strict=True):
+            f.handed_at = self._reads
             f.attempts += 1
             f.download_speed = 0
             if isinstance(result, Aria2RPCError):
@@ -173,6 +177,7 @@ class Monitor:
         self.ticks += 1
         extra: list[Call] = [(REMOVE_RESULT, [g]) for g in self._purge]
         async with self.rpc_lock:
+            self._reads += 1
             try:
                 statuses = await self.client.get_batch_progress(
                     limit=len(self.by_gid) + len(self._purge) + 64, extra=extra
@@ -183,7 +188,7 @@ class Monitor:
             self._purge = []
             if self.unavailable is not None:
                 self._mark_unavailable(None)
-            missing = self._apply_all(statuses)
+            missing = self._apply_all(statuses, self._reads)
             if missing:
                 try:
                     await self._add_locked(missing)
@@ -192,14 +197,19 @@ class Monitor:
         self._settle()
         await self._maybe_flush()
 
-    def _apply_all(self, statuses: dict[str, DownloadStatus]) -> list[tuple[TaskState, FileState]]:
+    def _apply_all(
+        self, statuses: dict[str, DownloadStatus], read: int
+    ) -> list[tuple[TaskState, FileState]]:
         missing: list[tuple[TaskState, FileState]] = []
         for gid, (task, f) in self.by_gid.items():
             if f.status is FileStatus.COMPLETE:
                 continue
             st = statuses.get(gid)
             if st is None or st.status == "removed":
-                missing.append((task, f))
+                # Only files handed over before this read began: one added while the read
+                # was in flight is not lost, just not in it.
+                if f.handed_at is not None and f.handed_at < read:
+                    missing.append((task, f))
                 continue
             if self._apply(f, st):
                 self._dirty.add(task.id)

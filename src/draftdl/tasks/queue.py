@@ -155,6 +155,8 @@ class TaskQueue:
                 if all(f.status is FileStatus.COMPLETE for f in task.files):
                     self.on_downloaded(task)
                 else:
+                    for f in task.files:  # an earlier aria2c had them; re-add what is lost
+                        f.handed_at = -1
                     self.monitor.track(task)
             else:
                 self._spawn(self._build(task), f"build-{task.id}")

@@ -1,0 +1,130 @@
+"""Aria2Client against a real aria2c, and against injected transport faults."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from draftdl.aria2.models import AddRequest
+from draftdl.aria2.process import Aria2Manager
+from draftdl.aria2.rpc import Aria2Client
+from draftdl.errors import Aria2RPCError, Aria2Unavailable
+from fileserver import FileServer
+from servers import job, make_settings, running_service
+
+
+@pytest.fixture
+async def aria2(data_dir: Path) -> AsyncIterator[Aria2Manager]:
+    client = Aria2Client()
+    manager = Aria2Manager(make_settings(data_dir), client)
+    assert await manager.start()
+    try:
+        yield manager
+    finally:
+        await manager.stop()
+        await client.aclose()
+
+
+async def test_batch_add_and_status_in_one_request(
+    aria2: Aria2Manager, fileserver: FileServer, tmp_path: Path
+) -> None:
+    client = aria2.client
+    before = client.work_requests
+    requests = [
+        AddRequest(f"{i:016x}", fileserver.url(f"/size/4K/b{i}.bin"), str(tmp_path), f"b{i}.bin")
+        for i in range(1, 6)
+    ]
+    assert await client.add_batch_downloads(requests) == [r.gid for r in requests]
+    assert client.work_requests == before + 1
+    # Adding the same gid again counts as added, not as an error.
+    assert await client.add_batch_downloads(requests[:1]) == [requests[0].gid]
+    statuses = await client.get_batch_progress()
+    assert client.work_requests == before + 3
+    assert {r.gid for r in requests} <= set(statuses)
+
+
+async def test_rpc_errors_and_wrong_secret(aria2: Aria2Manager) -> None:
+    with pytest.raises(Aria2RPCError) as info:
+        await aria2.client.call("aria2.tellStatus", "ffffffffffffffff")
+    assert "not found" in info.value.message
+    intruder = Aria2Client()
+    intruder.set_endpoint(aria2.get_rpc_url() or "", "wrong-secret")
+    try:
+        with pytest.raises(Aria2RPCError, match="Unauthorized"):
+            await intruder.get_version()
+    finally:
+        await intruder.aclose()
+
+
+async def test_transport_faults_map_to_unavailable() -> None:
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("refused", request=request)
+
+    def garbage(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(502, text="<html>bad gateway</html>")
+
+    def slow(request: httpx.Request) -> httpx.Response:
+        raise httpx.ReadTimeout("slow", request=request)
+
+    for handler, words in ((refuse, "unreachable"), (garbage, "502"), (slow, "timed out")):
+        client = Aria2Client(transport=httpx.MockTransport(handler))
+        client.set_endpoint("http://127.0.0.1:1/jsonrpc", "s")
+        with pytest.raises(Aria2Unavailable, match=words):
+            await client.get_version()
+        await client.aclose()
+    idle = Aria2Client()
+    with pytest.raises(Aria2Unavailable, match="not running"):
+        await idle.get_version()
+    await idle.aclose()
+
+
+async def test_secret_rides_inside_multicall_entries() -> None:
+    seen: list[dict[str, object]] = []
+
+    def record(request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content)
+        seen.append(body)
+        return httpx.Response(200, json={"id": body["id"], "result": [[[]], [[]], [[]]]})
+
+    client = Aria2Client(transport=httpx.MockTransport(record))
+    client.set_endpoint("http://127.0.0.1:1/jsonrpc", "s3")
+    assert await client.get_batch_progress() == {}
+    await client.aclose()
+    (body,) = seen
+    assert body["method"] == "system.multicall"
+    calls = body["params"][0]  # type: ignore[index]
+    assert all(c["params"][0] == "token:s3" for c in calls)
+    assert [c["methodName"] for c in calls] == [
+        "aria2.tellActive",
+        "aria2.tellWaiting",
+        "aria2.tellStopped",
+    ]
+
+
+async def test_remote_mode_uses_an_aria2c_we_do_not_own(
+    aria2: Aria2Manager, fileserver: FileServer, tmp_path: Path
+) -> None:
+    settings = make_settings(
+        tmp_path / "remote",
+        aria2_rpc_url=aria2.get_rpc_url(),
+        aria2_rpc_secret=aria2.get_rpc_secret(),
+    )
+    async with running_service(settings) as svc:
+        health = (await svc.http.get("/api/health")).json()["aria2"]
+        assert health["managed"] is False and health["running"] is True
+        task = await svc.wait_final(await svc.submit(job([fileserver.url("/size/8K/r.bin")])))
+        assert task["status"] == "completed"
+    # Leaving did not stop someone else's aria2c.
+    assert (await aria2.client.get_version())["version"]
+
+
+async def test_config_json_sets_aria2c_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "config.json").write_text(json.dumps({"aria2c_path": "/opt/x/aria2c"}))
+    monkeypatch.chdir(tmp_path)
+    assert make_settings(tmp_path / "d").aria2c_path == "/opt/x/aria2c"
