@@ -32,6 +32,10 @@ class FileState:
     # over yet, -1: handed to an earlier aria2c). Absent from a later read means aria2 lost it.
     handed_at: int | None = None
 
+    @property
+    def done(self) -> bool:
+        return self.status is FileStatus.COMPLETE
+
     def view(self) -> dict[str, Any]:
         return {
             "url": self.url,

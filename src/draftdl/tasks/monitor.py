@@ -35,6 +35,10 @@ ARIA2_STATE = {
 }
 
 
+DONE_EVENTS = frozenset({"aria2.onDownloadComplete", "aria2.onBtDownloadComplete"})
+STOP_EVENTS = frozenset({"aria2.onDownloadError", "aria2.onDownloadStop"})
+
+
 class Outcomes(Protocol):
     """What the queue does when a task's downloads end."""
 
@@ -71,6 +75,8 @@ class Monitor:
         self._runner: asyncio.Task[None] | None = None
         self._listener: asyncio.Task[None] | None = None
         self.ticks = 0
+        self._counted: set[str] = set()
+        self._remaining: dict[str, int] = {}
         self._reads = 0
         self.unavailable: str | None = None
 
@@ -78,15 +84,32 @@ class Monitor:
 
     def track(self, task: TaskState) -> None:
         self.tasks[task.id] = task
+        remaining = 0
         for f in task.files:
             self.by_gid[f.gid] = (task, f)
+            if f.status is FileStatus.COMPLETE:
+                self._counted.add(f.gid)
+            else:
+                remaining += 1
+        self._remaining[task.id] = remaining
         self.wake()
 
     def untrack(self, task: TaskState) -> None:
         self.tasks.pop(task.id, None)
         self._published.pop(task.id, None)
+        self._remaining.pop(task.id, None)
         for f in task.files:
             self.by_gid.pop(f.gid, None)
+            self._counted.discard(f.gid)
+
+    def _count_done(self, task: TaskState, gid: str) -> None:
+        """A task's last file done wakes the loop at once; the others wait for the tick."""
+        if gid in self._counted or task.id not in self._remaining:
+            return
+        self._counted.add(gid)
+        self._remaining[task.id] -= 1
+        if self._remaining[task.id] <= 0:
+            self.wake()
 
     def wake(self) -> None:
         self._wake.set()
@@ -148,7 +171,17 @@ class Monitor:
         self._runner = self._listener = None
 
     def _on_aria2_event(self, method: str, gid: str) -> None:
-        if gid in self.by_gid:
+        """Bytes are always polled; events only decide when to poll without waiting.
+
+        Waking on every file's end would, in a burst of small files, read aria2's whole
+        state dozens of times a second and slow the downloads themselves.
+        """
+        entry = self.by_gid.get(gid)
+        if entry is None:
+            return
+        if method in DONE_EVENTS:
+            self._count_done(entry[0], gid)
+        elif method in STOP_EVENTS:
             self.wake()
 
     async def _run(self) -> None:
@@ -160,7 +193,7 @@ class Monitor:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self.settings.poll_interval)
             # Coalesce bursts of notifications: at most one tick per twice its own cost.
-            gap = max(0.005, 2 * self._last_tick_cost) - (time.monotonic() - last)
+            gap = max(0.01, 2 * self._last_tick_cost) - (time.monotonic() - last)
             if gap > 0:
                 await asyncio.sleep(gap)
             self._wake.clear()
@@ -213,6 +246,8 @@ class Monitor:
                 continue
             if self._apply(f, st):
                 self._dirty.add(task.id)
+                if f.done:
+                    self._count_done(task, gid)
             if st.status in ("complete", "error"):
                 self._purge.append(gid)
         return missing
