@@ -2,7 +2,8 @@
 """Benchmark draftdl against bare aria2c, both downloading from a private local nginx.
 
 Bare aria2c is the floor: the design says draftdl may add at most a fixed overhead on
-top of it (W1 <= 1.2x time, W2 <= 1.5x time, W3 >= 0.9x throughput). See bench/README.md.
+top of it (W1 downloads <= 1.2x time and end to end with its draft <= 2x, W2 downloads
+<= 1.5x with every draft correct, W3 >= 0.9x throughput). See bench/README.md.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import shutil
 import signal
 import socket
@@ -41,6 +43,12 @@ HEALTH_POLL_S = 0.05
 TASK_POLL_S = 0.02
 FULL_SWEEP_S = 1.0
 TERMINAL_BAD = {"failed", "cancelled", "canceled", "error"}
+DOWNLOADED = {"processing", "completed"}
+PHOTO = REPO / "tests" / "data" / "media" / "photo.jpg"
+PIC_SECONDS = 0.5
+US = 1_000_000
+DRAFT_FILES = ("draft_content.json", "draft_info.json", "draft_meta_info.json")
+DRAFT_STEP = re.compile(r"task (\S+): draft step took ([0-9.]+)s")
 
 Json = dict[str, Any]
 
@@ -54,7 +62,7 @@ class BenchError(Exception):
 
 @dataclass(frozen=True)
 class Workload:
-    """One scenario from the design, with the target draftdl must meet relative to bare."""
+    """One scenario from the design, with the targets draftdl must meet relative to bare."""
 
     name: str
     tasks: int
@@ -62,6 +70,8 @@ class Workload:
     file_size: int
     metric: Literal["time", "throughput"]
     limit: float
+    e2e_limit: float | None  # end to end (downloads + draft) time vs bare, when targeted
+    pictures: bool  # padded JPEGs laid out in the draft; else random bytes and an empty draft
 
     @property
     def total_bytes(self) -> int:
@@ -73,23 +83,38 @@ class Workload:
             return f"time <= {self.limit:g}x"
         return f"thrpt >= {self.limit:g}x"
 
+    @property
+    def e2e_target(self) -> str:
+        return "-" if self.e2e_limit is None else f"time <= {self.e2e_limit:g}x"
+
     def rel_paths(self) -> list[list[str]]:
         """Per task, the URL paths of its files; every file is distinct across tasks."""
         prefix = self.name.lower()
+        ext = "jpg" if self.pictures else "bin"
         out: list[list[str]] = []
         for t in range(self.tasks):
             base = t * self.files_per_task
-            out.append([f"{prefix}/f{base + i:03d}.bin" for i in range(self.files_per_task)])
+            out.append([f"{prefix}/f{base + i:03d}.{ext}" for i in range(self.files_per_task)])
         return out
 
 
 def make_workloads(quick: bool) -> dict[str, Workload]:
     """Only W3 shrinks in quick mode; W1/W2 are already small."""
+    w3_size = (256 * MIB) if quick else GIB
     return {
-        "W1": Workload("W1", 1, 100, MIB, "time", 1.2),
-        "W2": Workload("W2", 10, 20, MIB, "time", 1.5),
-        "W3": Workload("W3", 1, 1, (256 * MIB) if quick else GIB, "throughput", 0.9),
+        "W1": Workload("W1", 1, 100, MIB, "time", 1.2, 2.0, True),
+        "W2": Workload("W2", 10, 20, MIB, "time", 1.5, None, True),
+        "W3": Workload("W3", 1, 1, w3_size, "throughput", 0.9, None, False),
     }
+
+
+def write_padded_photo(path: Path, size: int, photo: bytes) -> None:
+    """The draft builder probes media, so W1/W2 need real images; readers stop at the JPEG
+    end marker, so zero padding gives 1 MiB files that still parse as 320x240 pictures."""
+    if len(photo) > size:
+        raise BenchError(f"{PHOTO} is larger than {size} bytes")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(photo + bytes(size - len(photo)))
 
 
 def write_random_file(path: Path, size: int) -> None:
@@ -261,18 +286,27 @@ def nginx_server(tmp: Path, root: Path, port: int) -> Iterator[str]:
 
 @dataclass
 class Run:
-    """One measurement; the None fields are the ones that side cannot observe."""
+    """One measurement; the None fields are the ones that side cannot observe.
 
-    wall_s: float | None = None
+    ``dl_s`` runs until every file is down (all bare aria2c does); ``e2e_s`` until every task
+    is completed with its draft. CPU is split at the moment the downloads were seen done.
+    """
+
+    dl_s: float | None = None
+    e2e_s: float | None = None
     server_cpu_s: float | None = None
+    draft_cpu_s: float | None = None
     aria2_cpu_s: float | None = None
     rpc_per_tick: float | None = None
+    drafts_ok: int | None = None
+    drafts_total: int | None = None
+    draft_step_max_s: float | None = None
     error: str | None = None
     notes: list[str] = field(default_factory=list)
 
 
 def verify_dir(directory: Path, expected: list[int]) -> None:
-    """Sizes are enough: the data is random, so truncation or a wrong file shows up here."""
+    """Count and size catch a truncated or missing file; content is checked by aria2c/HTTP."""
     if not directory.is_dir():
         raise BenchError(f"missing output dir {directory}")
     sizes = sorted(
@@ -333,7 +367,7 @@ def run_bare(
             raise BenchError(f"aria2c exit {proc.returncode}: {log_tail(log_path, 5)}")
         for t, paths in enumerate(wl.rel_paths()):
             verify_dir(out / f"t{t:02d}", [wl.file_size] * len(paths))
-        return Run(wall_s=wall, aria2_cpu_s=usage.ru_utime + usage.ru_stime)
+        return Run(dl_s=wall, aria2_cpu_s=usage.ru_utime + usage.ru_stime)
     finally:
         shutil.rmtree(out, ignore_errors=True)
 
@@ -371,19 +405,75 @@ def monitor_counts(health: Json) -> tuple[float, float] | None:
     return None
 
 
-def task_body(paths: list[str], base_url: str) -> Json:
+def task_body(wl: Workload, paths: list[str], base_url: str) -> Json:
+    """W1/W2: one item whose rule names every picture, so the service lays them end to end
+    on one video track, PIC_SECONDS each. W3: no testData, hence an empty draft."""
+    kind = "photo" if wl.pictures else "video"
     materials = [
-        {"id": f"m{i}", "type": "video", "path": f"{base_url}/{rel}"} for i, rel in enumerate(paths)
+        {"id": f"m{i}", "type": kind, "path": f"{base_url}/{rel}"} for i, rel in enumerate(paths)
     ]
-    return {
+    ids = [m["id"] for m in materials]
+    body: Json = {
         "ruleGroup": {
             "id": "bench",
             "title": "bench",
-            "rules": [{"type": "clip", "title": "c", "material_ids": [m["id"] for m in materials]}],
+            "rules": [{"type": "pic", "title": "p", "material_ids": ids}],
         },
         "materials": materials,
-        "draft_config": {},
+        "draft_config": {"canvas_config": {"canvas_width": 1080, "canvas_height": 1920}, "fps": 30},
     }
+    if wl.pictures:
+        body["testData"] = {
+            "tracks": [{"id": "v", "type": "video", "title": "Pictures"}],
+            "items": [{"type": "pic", "data": {"track": "v", "start": 0, "duration": PIC_SECONDS}}],
+        }
+    return body
+
+
+def check_draft(wl: Workload, view: Json, downloads: Path) -> str | None:
+    """What is wrong with a completed task's draft, or None when it is what the job asked for.
+
+    Pictures: one video track holding N segments laid end to end, every video material a file
+    in the task's own download dir. Otherwise: a draft without any segment.
+    """
+    draft_path = dig(view, "draft_path")
+    if not isinstance(draft_path, str) or not draft_path:
+        return "completed without a draft_path"
+    folder = Path(draft_path)
+    missing = [n for n in DRAFT_FILES if not (folder / n).is_file()]
+    if missing:
+        return f"{folder}: missing {', '.join(missing)}"
+    try:
+        content = json.loads((folder / "draft_content.json").read_text(encoding="utf-8"))
+        tracks = [t for t in content.get("tracks", []) if isinstance(t, dict)]
+        segments = [s for t in tracks for s in t.get("segments", [])]
+        if not wl.pictures:
+            return f"{len(segments)} segments in a draft without items" if segments else None
+        video = [t for t in tracks if t.get("type") == "video"]
+        if len(video) != 1 or len(tracks) != 1:
+            return f"expected one video track, found {len(video)} of {len(tracks)} tracks"
+        n = wl.files_per_task
+        segs = video[0].get("segments", [])
+        if len(segs) != n:
+            return f"expected {n} segments, found {len(segs)}"
+        step = round(PIC_SECONDS * US)
+        spans = sorted((s["target_timerange"]["start"], s["target_timerange"]["duration"]) for s in segs)
+        if spans != [(i * step, step) for i in range(n)]:
+            return f"segments not end to end at {PIC_SECONDS:g} s each: {spans[:3]}..."
+        mats = {m["id"]: m for m in content["materials"]["videos"]}
+        root = downloads.resolve()
+        for seg in segs:
+            mat = mats.get(seg["material_id"])
+            if mat is None:
+                return f"segment {seg.get('id')} names a missing material"
+            path = Path(mat["path"])
+            if not path.is_file() or not path.resolve().is_relative_to(root):
+                return f"material path {path} is not a file under {root}"
+        if len({mats[seg["material_id"]]["path"] for seg in segs}) != n:
+            return "segments do not use N distinct files"
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        return f"{folder}/draft_content.json: {type(exc).__name__}: {exc}"
+    return None
 
 
 def service_python() -> str:

@@ -4,19 +4,29 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from draftcheck import check_draft
 from fileserver import FileServer
 from servers import Service, load_example
 
 MEDIA = Path(__file__).parent / "data" / "media"
 
 
-async def test_seed_minimal_completes_without_downloads(service: Service) -> None:
+def drafts_root(service: Service) -> Path:
+    return service.services.settings.drafts_dir
+
+
+async def test_seed_minimal_gives_an_empty_draft(service: Service) -> None:
     task_id = await service.submit(load_example("seed-minimal.json", "http://unused"))
     task = await service.wait_final(task_id)
     assert task["status"] == "completed"
-    assert task["draft_path"] is None
     assert task["progress"]["total_files"] == 0
     assert task["progress"]["progress_percent"] == 100.0
+    draft = check_draft(task["draft_path"], drafts_root(service))
+    assert draft.folder.name.startswith("测试_")
+    assert draft.content["canvas_config"]["width"] == 1920
+    assert draft.content["canvas_config"]["height"] == 1080
+    assert draft.content["fps"] == 30
+    assert draft.content["tracks"] == [] and draft.content["duration"] == 0
 
 
 async def test_basic_draft_downloads_every_file(service: Service, fileserver: FileServer) -> None:
@@ -30,12 +40,44 @@ async def test_basic_draft_downloads_every_file(service: Service, fileserver: Fi
     expected = sum((MEDIA / n).stat().st_size for n in ("clip.mp4", "tone.mp3", "still.png"))
     assert progress["total_size"] == progress["downloaded_size"] == expected
     folder = service.services.settings.downloads_dir.resolve() / task_id
+    local = {}
     for f in task["files"]:
         assert f["status"] == "complete"
         path = Path(f["file_path"])
         assert path.parent == folder
         assert path.read_bytes() == (MEDIA / path.name).read_bytes()
         assert f["total_length"] == f["completed_length"] == path.stat().st_size
+        local[path.name] = str(path)
+
+    draft = check_draft(task["draft_path"], drafts_root(service))
+    assert draft.folder.name.startswith("Basic montage_")
+    assert draft.content["canvas_config"]["width"] == 1080
+    assert draft.content["canvas_config"]["height"] == 1920
+    assert draft.content["fps"] == 30
+    assert [(t["type"], t["name"]) for t in draft.content["tracks"]] == [
+        ("video", "Main"),
+        ("video", "Cover"),
+        ("audio", "BGM"),
+        ("text", "Captions"),
+    ]
+    (main,) = draft.track("Main")["segments"]
+    assert main["target_timerange"] == {"start": 0, "duration": 4_000_000}
+    assert draft.material(main["material_id"])["path"] == local["clip.mp4"]
+    (cover,) = draft.track("Cover")["segments"]
+    assert cover["target_timerange"] == {"start": 0, "duration": 1_500_000}
+    assert cover["clip"]["scale"] == {"x": 0.5, "y": 0.5}
+    assert cover["clip"]["transform"] == {"x": 0.2, "y": -0.3}
+    assert draft.material(cover["material_id"])["path"] == local["still.png"]
+    assert draft.material(cover["material_id"])["type"] == "photo"
+    (bgm,) = draft.track("BGM")["segments"]
+    assert bgm["target_timerange"] == {"start": 0, "duration": 4_000_000}
+    assert bgm["volume"] == 0.6
+    assert draft.material(bgm["material_id"])["path"] == local["tone.mp3"]
+    (caption,) = draft.track("Captions")["segments"]
+    assert caption["target_timerange"] == {"start": 500_000, "duration": 3_000_000}
+    assert "你好, draft" in draft.material(caption["material_id"])["content"]
+    assert draft.content["duration"] == 4_000_000
+    assert sorted(draft.paths()) == sorted(local.values())
 
 
 async def test_plugin_style_keeps_two_clips_apart(service: Service, fileserver: FileServer) -> None:
@@ -50,7 +92,25 @@ async def test_plugin_style_keeps_two_clips_apart(service: Service, fileserver: 
     assert {first.name, second.name} == {"clip.mp4", "clip-1.mp4"}
     clip = (MEDIA / "clip.mp4").read_bytes()
     assert first.read_bytes() == second.read_bytes() == clip
-    assert by_url[body["materials"]["audios"][0]["material_url"]].name == "tone.mp3"
+    tone = by_url[body["materials"]["audios"][0]["material_url"]]
+    assert tone.name == "tone.mp3"
+
+    draft = check_draft(task["draft_path"], drafts_root(service))
+    assert draft.content["canvas_config"]["width"] == 720
+    assert draft.content["canvas_config"]["height"] == 1280
+    assert draft.content["fps"] == 25
+    (video,) = draft.tracks("video")
+    (audio,) = draft.tracks("audio")
+    spans = [
+        (s["target_timerange"], draft.material(s["material_id"])["path"]) for s in video["segments"]
+    ]
+    assert sorted(spans, key=lambda s: s[0]["start"]) == [
+        ({"start": 0, "duration": 2_000_000}, str(first)),
+        ({"start": 2_000_000, "duration": 2_000_000}, str(second)),
+    ]
+    (music,) = audio["segments"]
+    assert music["target_timerange"] == {"start": 0, "duration": 5_000_000}
+    assert draft.material(music["material_id"])["path"] == str(tone)
 
 
 async def test_hostile_names_stay_inside_and_fail_on_404(
@@ -72,6 +132,8 @@ async def test_hostile_names_stay_inside_and_fail_on_404(
         if not p.resolve().is_relative_to(data_dir.resolve()) and "server-" not in p.name
     ]
     assert outside == []
+    assert task["draft_path"] is None
+    assert list(drafts_root(service).glob("*")) == []
 
 
 async def test_invalid_examples_are_rejected_and_not_stored(

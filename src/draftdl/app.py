@@ -16,7 +16,7 @@ from draftdl.api.errors import install_error_handlers
 from draftdl.aria2.process import Aria2Manager
 from draftdl.aria2.rpc import Aria2Client
 from draftdl.db.repo import Database
-from draftdl.drafts.builder import DraftBuilder, NoDraftBuilder
+from draftdl.drafts.builder import DraftBuilder, JianYingDraftBuilder
 from draftdl.events.bus import EventBus
 from draftdl.settings import Settings
 from draftdl.tasks.queue import TaskQueue
@@ -33,7 +33,8 @@ def create_app(settings: Settings, builder: DraftBuilder | None = None) -> FastA
         await db.init()
         client = Aria2Client()
         manager = Aria2Manager(settings, client)
-        queue = TaskQueue(settings, db, client, manager, EventBus(), builder or NoDraftBuilder())
+        drafts = builder or JianYingDraftBuilder(settings.drafts_dir)
+        queue = TaskQueue(settings, db, client, manager, EventBus(), drafts)
         try:
             await manager.start()
             manager.start_health_check()

@@ -37,6 +37,7 @@ class Settings(BaseSettings):
     port: int = Field(8000, ge=0, le=65535)
     data_dir: Path = Path("./data")
     database_url: str | None = None
+    drafts_root: Path | None = None
 
     aria2c_path: str | None = None
     aria2_rpc_port: int = Field(6800, ge=0, le=65535)
@@ -85,7 +86,7 @@ class Settings(BaseSettings):
 
     @property
     def drafts_dir(self) -> Path:
-        return self.data_dir / "drafts"
+        return self.drafts_root or self.data_dir / "drafts"
 
     @property
     def aria2_dir(self) -> Path:

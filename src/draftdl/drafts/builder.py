@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
+from pathlib import Path
 from typing import Protocol
 
+from draftdl.drafts.jianying import build_draft
+from draftdl.drafts.spec import plan_draft
+from draftdl.errors import DraftBuildError, FieldProblem
 from draftdl.tasks.model import TaskState
+from draftdl.tasks.validation import iter_materials
 
 
 class DraftBuilder(Protocol):
@@ -16,8 +23,29 @@ class DraftBuilder(Protocol):
         ...
 
 
+class JianYingDraftBuilder:
+    """Builds with pyJianYingDraft in a worker thread, one folder per task under ``root``."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    async def build(self, task: TaskState) -> str | None:
+        body = json.loads(task.request_json)
+        problems: list[FieldProblem] = []
+        known = {
+            str(m["id"]): (m, category)
+            for _, m, category in iter_materials(body.get("materials", []))
+            if isinstance(m, dict) and "id" in m
+        }
+        plan = plan_draft(body, known, problems)
+        if problems:  # the request was checked at submit; this guards older stored tasks
+            raise DraftBuildError("; ".join(f"{p.path}: {p.msg}" for p in problems))
+        folder = await asyncio.to_thread(build_draft, plan, task.file_map(), self.root)
+        return str(folder)
+
+
 class NoDraftBuilder:
-    """Until draft generation lands, a task whose files are all down completes without a draft."""
+    """Downloads only: a task whose files are all down completes without a draft."""
 
     async def build(self, task: TaskState) -> str | None:
         return None

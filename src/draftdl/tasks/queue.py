@@ -335,9 +335,11 @@ class TaskQueue:
             )
             return
         log.info("task %s: draft step took %.2fs", task.id, time.monotonic() - started)
-        await self._transition(
+        done = await self._transition(
             task, TaskStatus.COMPLETED, draft_path=draft_path, message="completed"
         )
+        if not done and draft_path:  # cancelled while building: leave no orphan draft
+            await asyncio.to_thread(shutil.rmtree, draft_path, True)
 
     # -- transitions ----------------------------------------------------------------------
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from draftdl.drafts.spec import plan_draft
 from draftdl.errors import FieldProblem, RequestRejected
 
 URL_KEYS = ("path", "media_path", "material_url")
@@ -210,6 +211,14 @@ def validate_job(body: Any, *, max_files: int) -> ValidatedJob:
                 ("max_download_limit",),
                 "must be bytes per second (an integer ≥ 0) or aria2 style like '2M' or '500K'",
             )
+
+    if not c.problems:
+        known = {
+            str(m["id"]): (m, category)
+            for _, m, category in iter_materials(materials)
+            if isinstance(m, dict)
+        }
+        plan_draft(body, known, c.problems)
 
     distinct = len({ref.url for ref in c.urls})
     if distinct > max_files:

@@ -1,0 +1,416 @@
+"""The draft a job asks for, read from the request alone (no files needed).
+
+Used twice: at submit, so everything checkable before downloading is refused with a JSON path,
+and by the builder after downloading. Times in the request are seconds; here they become the
+microseconds pyJianYingDraft counts in.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from draftdl.errors import FieldProblem
+
+SECOND = 1_000_000
+DEFAULT_PICTURE_SECONDS = 3.0
+DEFAULT_TEXT_SECONDS = 3.0
+DEFAULT_CANVAS = (1920, 1080)
+DEFAULT_FPS = 30
+
+# Material type (DESIGN §3) → the kind of segment it becomes.
+KIND_OF_TYPE = {
+    "video": "video",
+    "photo": "photo",
+    "image": "photo",
+    "picture": "photo",
+    "audio": "audio",
+    "music": "audio",
+    "sound": "audio",
+    "extract_music": "audio",
+    "text": "text",
+    "subtitle": "text",
+}
+CATEGORY_TYPE = {"videos": "video", "images": "photo", "audios": "audio", "texts": "text"}
+TRACK_OF_KIND = {"video": "video", "photo": "video", "audio": "audio", "text": "text"}
+EXTENSION_KIND = {
+    **dict.fromkeys((".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".flv", ".gif"), "video"),
+    **dict.fromkeys((".jpg", ".jpeg", ".png", ".webp", ".bmp", ".heic"), "photo"),
+    **dict.fromkeys((".mp3", ".wav", ".aac", ".m4a", ".flac", ".ogg"), "audio"),
+}
+SOURCE_KEYS = ("path", "media_path", "material_url")
+
+Loc = tuple[str | int, ...]
+
+
+@dataclass(frozen=True)
+class Canvas:
+    width: int
+    height: int
+    fps: int
+
+
+@dataclass(frozen=True)
+class TrackPlan:
+    key: str
+    kind: str  # video, audio, text
+    name: str
+
+
+@dataclass
+class SegmentPlan:
+    loc: Loc  # the item, for messages
+    material_id: str
+    material_name: str
+    kind: str  # video, photo, audio, text
+    track: str
+    source: str | None  # a URL (→ downloaded file) or a local path; None for text
+    text: str | None
+    start: int | None  # None: right after the track's previous segment (known after probing)
+    duration: int | None
+    source_start: int = 0
+    source_duration: int | None = None
+    speed: float | None = None
+    volume: float = 1.0
+    scale: float = 1.0
+    x: float = 0.0
+    y: float = 0.0
+
+
+@dataclass
+class DraftPlan:
+    title: str
+    canvas: Canvas
+    config: dict[str, Any]
+    tracks: list[TrackPlan] = field(default_factory=list)
+    segments: list[SegmentPlan] = field(default_factory=list)
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value) if math.isfinite(value) else None
+
+
+def _positive_int(value: Any) -> int | None:
+    number = _number(value)
+    if number is None or number <= 0 or number != int(number):
+        return None
+    return int(number)
+
+
+def read_canvas(body: dict[str, Any], problems: list[FieldProblem]) -> Canvas:
+    """Every shape clients send: canvas_config (two spellings), flat, or top level."""
+    config = body.get("draft_config") if isinstance(body.get("draft_config"), dict) else {}
+    assert isinstance(config, dict)
+    canvas = config.get("canvas_config") if isinstance(config.get("canvas_config"), dict) else {}
+    assert isinstance(canvas, dict)
+    candidates: list[tuple[Loc, Any, Any]] = [
+        (
+            ("draft_config", "canvas_config", "canvas_width"),
+            canvas.get("canvas_width"),
+            canvas.get("canvas_height"),
+        ),
+        (("draft_config", "canvas_config", "width"), canvas.get("width"), canvas.get("height")),
+        (("draft_config", "canvas_width"), config.get("canvas_width"), config.get("canvas_height")),
+        (("canvas_width",), body.get("canvas_width"), body.get("canvas_height")),
+    ]
+    width, height = DEFAULT_CANVAS
+    for loc, w, h in candidates:
+        if w is None and h is None:
+            continue
+        pw, ph = _positive_int(w), _positive_int(h)
+        if pw is None or ph is None or pw > 16384 or ph > 16384:
+            problems.append(
+                FieldProblem(loc, "canvas width and height must be whole numbers from 1 to 16384")
+            )
+        else:
+            width, height = pw, ph
+        break
+    fps = DEFAULT_FPS
+    for loc, value in ((("draft_config", "fps"), config.get("fps")), (("fps",), body.get("fps"))):
+        if value is None:
+            continue
+        number = _number(value)
+        if number is None or not 1 <= number <= 240:
+            problems.append(FieldProblem(loc, "fps must be a number from 1 to 240"))
+        else:
+            fps = round(number)
+        break
+    return Canvas(width, height, fps)
+
+
+def material_kind(material: dict[str, Any], category: str | None) -> str | None:
+    mtype = material.get("type")
+    if isinstance(mtype, str) and mtype.lower() in KIND_OF_TYPE:
+        return KIND_OF_TYPE[mtype.lower()]
+    if category in CATEGORY_TYPE:
+        return KIND_OF_TYPE[CATEGORY_TYPE[category]]
+    for key in SOURCE_KEYS:
+        value = material.get(key)
+        if isinstance(value, str) and value:
+            ext = os.path.splitext(value.split("?", 1)[0])[1].lower()
+            if ext in EXTENSION_KIND:
+                return EXTENSION_KIND[ext]
+    return None
+
+
+def plan_draft(
+    body: dict[str, Any],
+    materials: dict[str, tuple[dict[str, Any], str | None]],
+    problems: list[FieldProblem],
+) -> DraftPlan:
+    """Reads tracks and items into segments; appends what is wrong to ``problems``.
+
+    ``materials`` maps material id → (material, category) for the materials that exist.
+    """
+    group = body.get("ruleGroup") if isinstance(body.get("ruleGroup"), dict) else {}
+    assert isinstance(group, dict)
+    title = str(group.get("title") or group.get("id") or "draft")
+    config = body.get("draft_config") if isinstance(body.get("draft_config"), dict) else {}
+    assert isinstance(config, dict)
+    extra_config = config.get("config", {})
+    if not isinstance(extra_config, dict):
+        problems.append(FieldProblem(("draft_config", "config"), "must be an object"))
+        extra_config = {}
+    plan = DraftPlan(title, read_canvas(body, problems), dict(extra_config))
+
+    rules: dict[str, list[str]] = {}
+    for rule in group.get("rules") or []:
+        if isinstance(rule, dict) and isinstance(rule.get("type"), str):
+            ids = rule.get("material_ids") or []
+            rules.setdefault(rule["type"], [str(m) for m in ids if str(m) in materials])
+
+    test_data = body.get("testData") if isinstance(body.get("testData"), dict) else {}
+    assert isinstance(test_data, dict)
+    _plan_tracks(plan, test_data.get("tracks"), problems)
+    declared = {t.key: t for t in plan.tracks}
+    has_tracks = bool(plan.tracks)
+
+    items = test_data.get("items") if isinstance(test_data.get("items"), list) else []
+    assert isinstance(items, list)
+    for i, item in enumerate(items):
+        if not isinstance(item, dict) or item.get("type") not in rules:
+            continue  # reported by the job's own checks
+        loc: Loc = ("testData", "items", i)
+        data = item.get("data") if isinstance(item.get("data"), dict) else {}
+        assert isinstance(data, dict)
+        times = _read_times(data, (*loc, "data"), problems)
+        if times is None:
+            continue
+        # Several materials in one rule play one after another from the item's start.
+        next_start: int | None = times["start"]
+        for mid in rules[item["type"]]:
+            material, category = materials[mid]
+            kind = material_kind(material, category)
+            track_key = data.get("track")
+            if track_key is not None:
+                track_key = str(track_key)
+                if has_tracks and track_key not in declared:
+                    known = ", ".join(declared) or "none"
+                    problems.append(
+                        FieldProblem(
+                            (*loc, "data", "track"),
+                            f"no track with id {track_key!r} in testData.tracks (known: {known})",
+                            "value_error.track",
+                        )
+                    )
+                    break
+            if kind is None and track_key in declared:
+                kind = declared[track_key].kind
+            if kind is None:
+                problems.append(
+                    FieldProblem(
+                        (*loc, "type"),
+                        f"material {mid!r} has no type (video, photo, audio or text) and "
+                        "none can be told from its track or file name",
+                        "value_error.material_type",
+                    )
+                )
+                break
+            wanted = TRACK_OF_KIND[kind]
+            if track_key is None:
+                track_key = f"{wanted}"
+                if track_key not in declared:
+                    declared[track_key] = TrackPlan(track_key, wanted, track_key)
+                    plan.tracks.append(declared[track_key])
+            elif track_key not in declared:
+                declared[track_key] = TrackPlan(track_key, wanted, track_key)
+                plan.tracks.append(declared[track_key])
+            track = declared[track_key]
+            if track.kind != wanted:
+                problems.append(
+                    FieldProblem(
+                        (*loc, "data", "track"),
+                        f"material {mid!r} is {kind} but track {track_key!r} is a "
+                        f"{track.kind} track",
+                        "value_error.track_type",
+                    )
+                )
+                break
+            source = _source_of(data, material)
+            if source is None and kind != "text":
+                problems.append(
+                    FieldProblem(
+                        (*loc, "type"),
+                        f"material {mid!r} is {kind} but names no file "
+                        "(path, media_path or material_url)",
+                        "value_error.material_source",
+                    )
+                )
+                break
+            text = None
+            if kind == "text":
+                raw = data.get("text") or material.get("text") or material.get("name") or mid
+                text = str(raw)
+            start = next_start
+            duration = times["duration"]
+            if duration is None and kind == "photo":
+                duration = round(DEFAULT_PICTURE_SECONDS * SECOND)
+            if duration is None and kind == "text":
+                duration = round(DEFAULT_TEXT_SECONDS * SECOND)
+            segment = SegmentPlan(
+                loc=loc,
+                material_id=mid,
+                material_name=str(material.get("name") or mid),
+                kind=kind,
+                track=track_key,
+                source=source,
+                text=text,
+                start=start,
+                duration=duration,
+                source_start=times["source_start"] or 0,
+                source_duration=times["source_duration"],
+                speed=times["speed_raw"],
+                volume=times["volume"],
+                scale=times["scale"],
+                x=times["x"],
+                y=times["y"],
+            )
+            plan.segments.append(segment)
+            next_start = None if start is None or duration is None else start + duration
+    _check_overlaps(plan, problems)
+    return plan
+
+
+def _plan_tracks(plan: DraftPlan, tracks: Any, problems: list[FieldProblem]) -> None:
+    if not isinstance(tracks, list):
+        return
+    entries: list[tuple[float, float, int, TrackPlan]] = []
+    names: set[str] = set()
+    for i, track in enumerate(tracks):
+        if not isinstance(track, dict):
+            continue
+        loc: Loc = ("testData", "tracks", i)
+        key = track.get("id")
+        if not isinstance(key, str | int) or isinstance(key, bool) or key == "":
+            problems.append(FieldProblem((*loc, "id"), "must be a non-empty string", "missing"))
+            continue
+        ttype = str(track.get("type") or "").lower()
+        kind = TRACK_OF_KIND.get(KIND_OF_TYPE.get(ttype, ttype))
+        if kind is None:
+            problems.append(FieldProblem((*loc, "type"), "track type must be video, audio or text"))
+            continue
+        name = str(track.get("title") or key)
+        if name in names:
+            name = f"{name} ({key})"
+        names.add(name)
+        indexes = []
+        for field_name in ("absolute_index", "relative_index"):
+            value = track.get(field_name)
+            if value is not None and _number(value) is None:
+                problems.append(FieldProblem((*loc, field_name), "must be a number"))
+            indexes.append(_number(value))
+        absolute, relative = indexes
+        # Layer order: absolute_index where given, else list order; relative_index orders
+        # tracks of one type among themselves. Later in the list = higher layer.
+        entries.append(
+            (absolute if absolute is not None else float(i), relative or 0.0, i,
+             TrackPlan(str(key), kind, name))
+        )  # fmt: skip
+    keys = [e[3].key for e in entries]
+    for key in {k for k in keys if keys.count(k) > 1}:
+        problems.append(FieldProblem(("testData", "tracks"), f"track id {key!r} is used twice"))
+    entries.sort(key=lambda e: (e[0], e[1], e[2]))
+    plan.tracks.extend(e[3] for e in entries)
+
+
+def _read_times(
+    data: dict[str, Any], loc: Loc, problems: list[FieldProblem]
+) -> dict[str, Any] | None:
+    out: dict[str, Any] = {}
+    ok = True
+    for key in ("start", "duration", "source_start", "source_duration"):
+        value = data.get(key)
+        if value is None:
+            out[key] = None
+            continue
+        number = _number(value)
+        if number is None or number < 0 or (key.endswith("duration") and number == 0):
+            rule = "greater than 0" if key.endswith("duration") else "0 or more"
+            problems.append(
+                FieldProblem((*loc, key), f"must be a number of seconds {rule}", "value_error.time")
+            )
+            ok = False
+            continue
+        out[key] = round(number * SECOND)
+    for key, default, low in (("volume", 1.0, 0.0), ("scale", 1.0, 0.0), ("speed", None, 0.0)):
+        value = data.get(key)
+        if value is None:
+            out[key] = default
+            continue
+        number = _number(value)
+        if number is None or number < low or (key != "volume" and number == 0):
+            problems.append(FieldProblem((*loc, key), f"{key} must be a positive number"))
+            ok = False
+            continue
+        out[key] = number
+    for key in ("x", "y"):
+        value = data.get(key, 0.0)
+        number = _number(value)
+        if number is None:
+            problems.append(FieldProblem((*loc, key), "must be a number"))
+            ok = False
+            continue
+        out[key] = number
+    if out.get("speed") is not None and not 0.1 <= out["speed"] <= 100:
+        problems.append(FieldProblem((*loc, "speed"), "speed must be from 0.1 to 100"))
+        ok = False
+    out["speed_raw"] = out.get("speed")
+    return out if ok else None
+
+
+def _source_of(data: dict[str, Any], material: dict[str, Any]) -> str | None:
+    """data.path, then the material's path, media_path, material_url (DESIGN §6)."""
+    value = data.get("path")
+    if isinstance(value, str) and value:
+        return value
+    for key in SOURCE_KEYS:
+        value = material.get(key)
+        if isinstance(value, str) and value:
+            return value
+    return None
+
+
+def _check_overlaps(plan: DraftPlan, problems: list[FieldProblem]) -> None:
+    """Segments whose times the request fixes must not overlap on their track."""
+    by_track: dict[str, list[SegmentPlan]] = {}
+    for seg in plan.segments:
+        if seg.start is not None and seg.duration is not None:
+            by_track.setdefault(seg.track, []).append(seg)
+    for segs in by_track.values():
+        segs.sort(key=lambda s: s.start or 0)
+        for before, after in itertools.pairwise(segs):
+            assert before.start is not None and before.duration is not None
+            if (after.start or 0) < before.start + before.duration:
+                problems.append(
+                    FieldProblem(
+                        after.loc,
+                        f"overlaps the segment of material {before.material_id!r} on track "
+                        f"{after.track!r} (it starts before that one ends)",
+                        "value_error.overlap",
+                    )
+                )
