@@ -11,13 +11,15 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from draftdl import __version__
 from draftdl.api import health, tasks
-from draftdl.api.deps import Services, require_token
+from draftdl.api.deps import Services, require_token, require_token_or_query
 from draftdl.api.errors import install_error_handlers
 from draftdl.aria2.process import Aria2Manager
 from draftdl.aria2.rpc import Aria2Client
 from draftdl.db.repo import Database
 from draftdl.drafts.builder import DraftBuilder, JianYingDraftBuilder
+from draftdl.events import sse
 from draftdl.events.bus import EventBus
+from draftdl.events.socketio import SocketGateway
 from draftdl.settings import Settings
 from draftdl.tasks.queue import TaskQueue
 
@@ -25,6 +27,8 @@ log = logging.getLogger(__name__)
 
 
 def create_app(settings: Settings, builder: DraftBuilder | None = None) -> FastAPI:
+    gateway = SocketGateway(settings)
+
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -39,10 +43,11 @@ def create_app(settings: Settings, builder: DraftBuilder | None = None) -> FastA
             await manager.start()
             manager.start_health_check()
             await queue.start()
-            app.state.services = Services(settings, db, manager, queue)
+            app.state.services = gateway.services = Services(settings, db, manager, queue)
             log.info("draftdl %s ready; data in %s", __version__, settings.data_dir.resolve())
             yield
         finally:
+            await gateway.close()
             await queue.stop()
             await manager.stop()
             await client.aclose()
@@ -65,5 +70,7 @@ def create_app(settings: Settings, builder: DraftBuilder | None = None) -> FastA
     install_error_handlers(app)
     auth = [Depends(require_token)]
     app.include_router(tasks.router, dependencies=auth)
+    app.include_router(sse.router, dependencies=[Depends(require_token_or_query)])
     app.include_router(health.router, dependencies=auth)
+    app.mount("/socket.io", gateway.asgi_app())
     return app

@@ -44,8 +44,20 @@ def require_token(
     request: Request,
     creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> None:
+    _check(request, creds.credentials if creds else None)
+
+
+def require_token_or_query(
+    request: Request,
+    creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> None:
+    """For event streams: a browser's EventSource cannot send headers, so ``?token=`` too."""
+    _check(request, creds.credentials if creds else request.query_params.get("token"))
+
+
+def _check(request: Request, presented: str | None) -> None:
     settings: Settings = request.app.state.settings
-    if not token_matches(settings, creds.credentials if creds else None):
+    if not token_matches(settings, presented):
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
             "missing or wrong API token (send 'Authorization: Bearer <token>')",
