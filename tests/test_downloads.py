@@ -22,13 +22,13 @@ async def test_fifty_files_in_one_task(service: Service, fileserver: FileServer)
 
 
 async def test_duplicate_url_is_downloaded_once(service: Service, fileserver: FileServer) -> None:
-    url = fileserver.url("/size/100K/same.bin")
+    url = fileserver.url("/media/clip.mp4")
     body = job([url, url, fileserver.url("/size/10K/other.bin")])
-    body["testData"] = {"items": [{"type": "clip", "data": {"path": url}}]}
+    body["testData"] = {"items": [{"type": "clip", "data": {"path": url, "duration": 1}}]}
     task = await service.wait_final(await service.submit(body))
-    assert task["status"] == "completed"
-    assert [f["file_name"] for f in task["files"]] == ["same.bin", "other.bin"]
-    assert fileserver.requests_for("/size/100K/same.bin") == 1
+    assert task["status"] == "completed", task["error_message"]
+    assert [f["file_name"] for f in task["files"]] == ["clip.mp4", "other.bin"]
+    assert fileserver.requests_for("/media/clip.mp4") == 1
 
 
 async def test_same_basename_from_two_urls(service: Service, fileserver: FileServer) -> None:

@@ -40,10 +40,15 @@ async def test_batch_add_and_status_in_one_request(
     ]
     assert await client.add_batch_downloads(requests) == [r.gid for r in requests]
     assert client.work_requests == before + 1
-    # Adding the same gid again counts as added, not as an error.
+    # Adding the same gid again counts as added (aria2 holds it), not as an error...
     assert await client.add_batch_downloads(requests[:1]) == [requests[0].gid]
+    # ...while a URL aria2 cannot use is refused with the same words, and stays an error.
+    bad = AddRequest("00000000000000ff", "http://127.0.0.1:99999/x", str(tmp_path), "x.bin")
+    (refused,) = await client.add_batch_downloads([bad])
+    assert isinstance(refused, Aria2RPCError)
+    mark = client.work_requests
     statuses = await client.get_batch_progress()
-    assert client.work_requests == before + 3
+    assert client.work_requests == mark + 1
     assert {r.gid for r in requests} <= set(statuses)
 
 

@@ -88,7 +88,8 @@ def render_conf(settings: Settings, port: int, secret: str, session: Path) -> st
         "max-concurrent-downloads": str(settings.max_concurrent_downloads),
         "max-overall-download-limit": settings.max_overall_download_limit,
         "continue": "true",
-        "allow-overwrite": "true",
+        # false: a file without its control file is resumed from its length, not restarted.
+        "allow-overwrite": "false",
         "auto-file-renaming": "false",
         "file-allocation": "none",
         "save-session": str(session),
@@ -185,7 +186,7 @@ class Aria2Manager:
 
     async def _start_child(self) -> bool:
         self.state = Aria2State.STARTING
-        found = locate_aria2c(self.settings.aria2c_path)
+        found = await asyncio.to_thread(locate_aria2c, self.settings.aria2c_path)
         self.binary, self.binary_source = found.path, found.source
         if found.path is None:
             self._unavailable(found.source)
@@ -324,7 +325,7 @@ class Aria2Manager:
         task, self._supervisor = self._supervisor, None
         if task is not None:
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
 
     async def _supervise(self) -> None:
@@ -333,35 +334,41 @@ class Aria2Manager:
         interval = self.settings.health_check_interval
         misses = 0
         while True:
-            if not self.managed:
-                await asyncio.sleep(interval)
-                await self._ping_remote()
-                continue
-            if self.state is not Aria2State.RUNNING:
-                await asyncio.sleep(backoff)
-                backoff = min(max(backoff * 2, 0.5), MAX_BACKOFF)
-                self.restarts += 1
-                if await self._start_child():
-                    misses = 0
-                continue
-            assert self._exit is not None
-            done, _ = await asyncio.wait({self._exit}, timeout=interval)
-            if done:
-                lived = time.monotonic() - self._started_at
-                tail = await asyncio.to_thread(_tail, self.dir / "aria2c.log")
-                self._unavailable(f"aria2c exited with code {self._exit.result()}: {tail}")
-                if lived > 60:
-                    backoff = 0.0
-                continue
             try:
-                await self.client.get_version(http_timeout=3.0)
-                misses = 0
-            except Aria2Error as exc:
-                misses += 1
-                if misses >= 2:
-                    log.warning("aria2c not answering (%s); restarting it", exc)
-                    await self._kill_child()
-                    self._unavailable(f"aria2c stopped answering: {exc}")
+                if not self.managed:
+                    await asyncio.sleep(interval)
+                    await self._ping_remote()
+                    continue
+                if self.state is not Aria2State.RUNNING:
+                    await asyncio.sleep(backoff)
+                    backoff = min(max(backoff * 2, 0.5), MAX_BACKOFF)
+                    self.restarts += 1
+                    if await self._start_child():
+                        misses = 0
+                    continue
+                assert self._exit is not None
+                done, _ = await asyncio.wait({self._exit}, timeout=interval)
+                if done:
+                    lived = time.monotonic() - self._started_at
+                    tail = await asyncio.to_thread(_tail, self.dir / "aria2c.log")
+                    self._unavailable(f"aria2c exited with code {self._exit.result()}: {tail}")
+                    if lived > 60:
+                        backoff = 0.0
+                    continue
+                try:
+                    await self.client.get_version(http_timeout=3.0)
+                    misses = 0
+                except Aria2Error as exc:
+                    misses += 1
+                    if misses >= 2:
+                        log.warning("aria2c not answering (%s); restarting it", exc)
+                        await self._kill_child()
+                        self._unavailable(f"aria2c stopped answering: {exc}")
+            except Exception as exc:  # a full disk, a refused kill: keep watching, retry
+                log.exception("aria2c supervision step failed")
+                self._unavailable(f"could not start aria2c: {exc!r}")
+                await asyncio.sleep(max(backoff, 0.5))
+                backoff = min(max(backoff * 2, 0.5), MAX_BACKOFF)
 
     async def stop(self) -> None:
         """Saves the session, then asks aria2c to exit; terminate, then kill, if it lingers.

@@ -36,10 +36,12 @@ SHUTDOWN = "aria2.shutdown"
 FORCE_SHUTDOWN = "aria2.forceShutdown"
 SAVE_SESSION = "aria2.saveSession"
 CHANGE_GLOBAL = "aria2.changeGlobalOption"
+CHANGE_OPTION = "aria2.changeOption"
 MULTICALL = "system.multicall"
 
 Call = tuple[str, Sequence[Any]]
-GID_TAKEN = ("is not unique", "No URI to download")
+GID_TAKEN = "is not unique"
+AMBIGUOUS = "No URI to download"  # aria2 1.36: a duplicate gid, or a URI it cannot use
 EventHandler = Callable[[str, str], Awaitable[None] | None]
 
 
@@ -142,18 +144,27 @@ class Aria2Client:
     async def add_batch_downloads(
         self, requests: Sequence[AddRequest]
     ) -> list[str | Aria2RPCError]:
-        """Adds all files in one call; a gid already known to aria2 counts as added.
+        """Adds all files in one call; a gid aria2 already holds counts as added.
 
-        aria2 1.36 answers a duplicate gid with "No URI to download." (newer builds say the
-        GID "is not unique"); our gids are random, so either means aria2 holds the file.
+        aria2 1.36 answers both a duplicate gid and a URI it cannot use with "No URI to
+        download."; a second call (only then) asks which it was.
         """
         results = await self.multicall([(ADD_URI, [[r.url], r.options()]) for r in requests])
+        unclear = [
+            i
+            for i, res in enumerate(results)
+            if isinstance(res, Aria2RPCError) and AMBIGUOUS in res.message
+        ]
+        held: set[int] = set()
+        if unclear:
+            known = await self.multicall(
+                [(TELL_STATUS, [requests[i].gid, ["gid"]]) for i in unclear]
+            )
+            held = {i for i, st in zip(unclear, known, strict=True) if isinstance(st, dict)}
         out: list[str | Aria2RPCError] = []
-        for req, res in zip(requests, results, strict=True):
-            if isinstance(res, Aria2RPCError) and any(m in res.message for m in GID_TAKEN):
-                out.append(req.gid)
-            else:
-                out.append(res)
+        for i, (req, res) in enumerate(zip(requests, results, strict=True)):
+            taken = isinstance(res, Aria2RPCError) and GID_TAKEN in res.message
+            out.append(req.gid if taken or i in held else res)
         return out
 
     @staticmethod
@@ -183,15 +194,20 @@ class Aria2Client:
         results = await self.multicall([*self.status_calls(limit), *extra])
         return self.parse_statuses(results[:3])
 
-    async def cancel(self, gids: Sequence[str], settle: float = 3.0) -> None:
-        """Stops and forgets downloads; unknown gids are fine.
+    async def cancel(self, gids: Sequence[str]) -> None:
+        """Stops and forgets downloads; unknown gids are fine."""
+        await self.force_remove(gids)
+        await self.forget(gids)
 
-        ``forceRemove`` only starts the removal, and a result can be dropped only once the
-        download has stopped, so this waits (briefly) for that before forgetting them.
-        """
+    async def force_remove(self, gids: Sequence[str]) -> None:
+        if gids:
+            await self.multicall([(FORCE_REMOVE, [g]) for g in gids])
+
+    async def forget(self, gids: Sequence[str], settle: float = 3.0) -> None:
+        """Drops stopped downloads' results. ``forceRemove`` only starts a removal and a
+        result can be dropped only once the download has stopped, so this waits (briefly)."""
         if not gids:
             return
-        await self.multicall([(FORCE_REMOVE, [g]) for g in gids])
         deadline = asyncio.get_running_loop().time() + settle
         pending = list(gids)
         while pending and asyncio.get_running_loop().time() < deadline:

@@ -5,17 +5,17 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import case, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import selectinload
 
 from draftdl.db.engine import make_engine
 from draftdl.db.tables import Base, FileRow, TaskRow
-from draftdl.tasks.model import FileState, TaskState, utcnow
+from draftdl.tasks.model import FileState, FileTotals, TaskState, utcnow
 from draftdl.tasks.states import FINAL, FileStatus, TaskStatus
 
 
-def _to_state(row: TaskRow) -> TaskState:
+def _to_state(row: TaskRow, with_files: bool = True) -> TaskState:
     task = TaskState(
         id=row.id,
         seq=row.seq,
@@ -30,6 +30,8 @@ def _to_state(row: TaskRow) -> TaskState:
         completed_at=row.completed_at,
         progress_percent=row.progress_percent,
     )
+    if not with_files:
+        return task
     task.files = [
         FileState(
             idx=f.idx,
@@ -176,13 +178,30 @@ class Database:
                 query = query.where(TaskRow.status == status.value)
                 count = count.where(TaskRow.status == status.value)
             total = int(await s.scalar(count) or 0)
-            rows = await s.scalars(
-                query.options(selectinload(TaskRow.files))
-                .order_by(TaskRow.seq.desc())
-                .limit(limit)
-                .offset(offset)
+            rows = list(
+                await s.scalars(query.order_by(TaskRow.seq.desc()).limit(limit).offset(offset))
             )
-            return [_to_state(r) for r in rows], total
+            # Sums in SQL: a listing never loads the (possibly thousands of) file rows.
+            sums = await s.execute(
+                select(
+                    FileRow.task_id,
+                    func.count(),
+                    func.sum(case((FileRow.status == FileStatus.COMPLETE.value, 1), else_=0)),
+                    func.sum(case((FileRow.status == FileStatus.ERROR.value, 1), else_=0)),
+                    func.sum(case((FileRow.status == FileStatus.ACTIVE.value, 1), else_=0)),
+                    func.sum(FileRow.total_length),
+                    func.sum(FileRow.completed_length),
+                )
+                .where(FileRow.task_id.in_([r.id for r in rows]))
+                .group_by(FileRow.task_id)
+            )
+            totals = {row[0]: FileTotals(*(int(v or 0) for v in row[1:])) for row in sums}
+            out = []
+            for row in rows:
+                task = _to_state(row, with_files=False)
+                task.totals = totals.get(row.id, FileTotals())
+                out.append(task)
+            return out, total
 
     async def load_unfinished(self) -> list[TaskState]:
         async with self.sessions() as s:

@@ -89,10 +89,17 @@ class DraftPlan:
     segments: list[SegmentPlan] = field(default_factory=list)
 
 
+MAX_NUMBER = 1e7  # bigger times, sizes or factors are mistakes, and overflow microseconds
+
+
 def _number(value: Any) -> float | None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
-    return float(value) if math.isfinite(value) else None
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) and abs(number) <= MAX_NUMBER else None
 
 
 def _positive_int(value: Any) -> int | None:

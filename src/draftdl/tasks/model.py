@@ -52,6 +52,18 @@ class FileState:
         }
 
 
+@dataclass(frozen=True)
+class FileTotals:
+    """Counts and sizes of a task's files, when its file rows were not loaded (listings)."""
+
+    total: int = 0
+    completed: int = 0
+    failed: int = 0
+    active: int = 0
+    total_size: int = 0
+    downloaded: int = 0
+
+
 @dataclass
 class TaskState:
     id: str
@@ -68,6 +80,7 @@ class TaskState:
     completed_at: datetime | None = None
     progress_percent: float = 0.0
     max_download_limit: str | None = None
+    totals: FileTotals | None = None
 
     @property
     def request(self) -> dict[str, Any]:
@@ -80,6 +93,8 @@ class TaskState:
 
     def progress(self) -> dict[str, Any]:
         """DownloadProgressInfo; the percent never goes backwards (it is clamped and kept)."""
+        if self.totals is not None:
+            return self._summary(self.totals)
         total_files = len(self.files)
         completed = sum(1 for f in self.files if f.status is FileStatus.COMPLETE)
         failed = sum(1 for f in self.files if f.status is FileStatus.ERROR)
@@ -119,6 +134,19 @@ class TaskState:
             "progress_percent": percent,
             "download_speed": speed,
             "eta_seconds": eta,
+        }
+
+    def _summary(self, t: FileTotals) -> dict[str, Any]:
+        return {
+            "total_files": t.total,
+            "completed_files": t.completed,
+            "failed_files": t.failed,
+            "active_files": t.active,
+            "total_size": t.total_size,
+            "downloaded_size": t.downloaded,
+            "progress_percent": self.progress_percent,
+            "download_speed": 0,
+            "eta_seconds": 0.0 if t.completed == t.total else None,
         }
 
     def view(self, with_files: bool = True) -> dict[str, Any]:

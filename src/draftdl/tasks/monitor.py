@@ -1,9 +1,10 @@
 """Monitor: one loop follows every downloading task with one aria2 round trip per tick.
 
 A tick reads tellActive + tellWaiting + tellStopped in a single ``system.multicall`` (with
-only the keys we use), plus the removal of results already recorded. Its cost does not grow
-with the number of tasks. aria2's WebSocket notifications wake the loop at once, so a finished
-file is noticed without waiting for the next tick.
+only the keys we use); the removal of results already saved and speed-cap changes ride along
+in the same request. Its cost does not grow with the number of tasks. aria2's WebSocket
+notifications wake the loop at once when a task's last file ends, so completion is noticed
+without waiting for the next tick.
 """
 
 from __future__ import annotations
@@ -18,13 +19,14 @@ from typing import Protocol
 from sqlalchemy.exc import SQLAlchemyError
 
 from draftdl.aria2.models import AddRequest, DownloadStatus, describe_error
-from draftdl.aria2.rpc import REMOVE_RESULT, Aria2Client, Call
+from draftdl.aria2.rpc import CHANGE_OPTION, REMOVE_RESULT, Aria2Client, Call
 from draftdl.db.repo import Database
 from draftdl.errors import Aria2Error, Aria2RPCError
 from draftdl.events.bus import PROGRESS, EventBus
 from draftdl.settings import Settings
 from draftdl.tasks.model import FileState, TaskState, utcnow
-from draftdl.tasks.states import FileStatus
+from draftdl.tasks.states import FileStatus, TaskStatus
+from draftdl.tasks.validation import speed_bytes
 
 log = logging.getLogger(__name__)
 
@@ -33,10 +35,11 @@ ARIA2_STATE = {
     "waiting": FileStatus.WAITING,
     "paused": FileStatus.PAUSED,
 }
-
-
 DONE_EVENTS = frozenset({"aria2.onDownloadComplete", "aria2.onBtDownloadComplete"})
 STOP_EVENTS = frozenset({"aria2.onDownloadError", "aria2.onDownloadStop"})
+# aria2c may be restarted under a download many times; past this many hand-overs the file
+# fails rather than loop for ever.
+MAX_HANDOVERS = 20
 
 
 class Outcomes(Protocol):
@@ -61,23 +64,27 @@ class Monitor:
         self.bus = bus
         self.db = db
         self.outcomes = outcomes
+        self.downloads = settings.downloads_dir.resolve()
         self.tasks: dict[str, TaskState] = {}
         self.by_gid: dict[str, tuple[TaskState, FileState]] = {}
         # Adds, removals and the status read never interleave: a download added before a read
         # is always in it, so "missing" really means aria2 lost it (a restart).
         self.rpc_lock = asyncio.Lock()
         self._wake = asyncio.Event()
-        self._purge: list[str] = []
-        self._dirty: set[str] = set()
+        self._reads = 0
+        self._purge: list[str] = []  # results saved to the database: aria2 may forget them
+        self._ended: list[str] = []  # results not saved yet: aria2 must keep them
+        self._riders: list[Call] = []  # calls for the next tick's request
+        self._caps: dict[str, frozenset[str]] = {}  # task → active gids its cap is spread on
+        self._dirty: dict[str, TaskState] = {}
         self._published: dict[str, tuple[float, tuple[object, ...]]] = {}
+        self._counted: set[str] = set()
+        self._remaining: dict[str, int] = {}
         self._last_flush = time.monotonic()
         self._last_tick_cost = 0.0
         self._runner: asyncio.Task[None] | None = None
         self._listener: asyncio.Task[None] | None = None
         self.ticks = 0
-        self._counted: set[str] = set()
-        self._remaining: dict[str, int] = {}
-        self._reads = 0
         self.unavailable: str | None = None
 
     # -- tracking -------------------------------------------------------------------------
@@ -98,6 +105,7 @@ class Monitor:
         self.tasks.pop(task.id, None)
         self._published.pop(task.id, None)
         self._remaining.pop(task.id, None)
+        self._caps.pop(task.id, None)
         for f in task.files:
             self.by_gid.pop(f.gid, None)
             self._counted.discard(f.gid)
@@ -114,28 +122,36 @@ class Monitor:
     def wake(self) -> None:
         self._wake.set()
 
-    def _requests(self, task: TaskState, files: Sequence[FileState]) -> list[AddRequest]:
-        return [
-            AddRequest(
-                gid=f.gid,
-                url=f.url,
-                dir=str(self.settings.downloads_dir.resolve() / task.id),
-                out=f.file_name,
-                max_download_limit=task.max_download_limit,
-            )
-            for f in files
-        ]
+    def _request(self, task: TaskState, f: FileState) -> AddRequest:
+        return AddRequest(
+            gid=f.gid,
+            url=f.url,
+            dir=str(self.downloads / task.id),
+            out=f.file_name,
+            max_download_limit=self._share(task, len(task.files)),
+        )
+
+    def _share(self, task: TaskState, active: int) -> str | None:
+        """A task's cap spread over its active downloads (aria2 caps each download)."""
+        if not task.max_download_limit:
+            return None
+        limit = speed_bytes(task.max_download_limit)
+        if limit == 0:
+            return None
+        active = max(1, min(active, self.settings.max_concurrent_downloads))
+        return str(max(1024, limit // active))
 
     async def add_files(self, task: TaskState, files: Sequence[FileState]) -> None:
-        """Hands files to aria2 in one call. Raises ``Aria2Unavailable``; the next tick retries."""
+        """Hands files to aria2 in one call. Raises ``Aria2Unavailable``; a tick retries."""
         async with self.rpc_lock:
+            if task.status is not TaskStatus.DOWNLOADING or task.id not in self.tasks:
+                return  # cancelled or failed while waiting for the lock
             for f in files:  # from now on a read that lacks them means "add again"
                 f.handed_at = self._reads
             await self._add_locked([(task, f) for f in files])
 
     async def _add_locked(self, pairs: Sequence[tuple[TaskState, FileState]]) -> None:
-        requests = [r for task, f in pairs for r in self._requests(task, [f])]
-        results = await self.client.add_batch_downloads(requests)
+        results = await self.client.add_batch_downloads([self._request(t, f) for t, f in pairs])
         for (task, f), result in zip(pairs, results, strict=True):
             f.handed_at = self._reads
             f.attempts += 1
@@ -146,14 +162,21 @@ class Monitor:
                 f.error_message = f"aria2 refused the download: {result.message}"
             else:
                 f.status = FileStatus.WAITING
-            self._dirty.add(task.id)
+            self._dirty[task.id] = task
 
     async def remove_downloads(self, task: TaskState) -> None:
-        """Stops and forgets a task's downloads in aria2 (cancel, failure)."""
+        """Stops and forgets a task's downloads in aria2 (cancel, failure).
+
+        The stop is sent under the lock, so an add already on its way lands first and is
+        stopped too; waiting for aria2 to let go of them happens outside it.
+        """
         gids = [f.gid for f in task.files if f.status is not FileStatus.COMPLETE]
-        # No lock needed: the task is untracked first, so no tick re-adds these gids.
+        if not gids:
+            return
         with contextlib.suppress(Aria2Error):
-            await self.client.cancel(gids)
+            async with self.rpc_lock:
+                await self.client.force_remove(gids)
+            await self.client.forget(gids)
 
     # -- the loop -------------------------------------------------------------------------
 
@@ -208,19 +231,20 @@ class Monitor:
         if not self.tasks:
             return
         self.ticks += 1
-        extra: list[Call] = [(REMOVE_RESULT, [g]) for g in self._purge]
+        purge, riders = self._purge, self._riders
+        extra: list[Call] = [(REMOVE_RESULT, [g]) for g in purge] + riders
         async with self.rpc_lock:
             self._reads += 1
             try:
                 statuses = await self.client.get_batch_progress(
-                    limit=len(self.by_gid) + len(self._purge) + 64, extra=extra
+                    limit=len(self.by_gid) + len(purge) + len(self._ended) + 64, extra=extra
                 )
             except Aria2Error as exc:
                 self._mark_unavailable(str(exc))
+                self._settle()  # tell watchers why nothing moves
                 return
-            self._purge = []
-            if self.unavailable is not None:
-                self._mark_unavailable(None)
+            self._purge, self._riders = [], []
+            self._mark_unavailable(None)
             missing = self._apply_all(statuses, self._reads)
             if missing:
                 try:
@@ -238,18 +262,22 @@ class Monitor:
             if f.status is FileStatus.COMPLETE:
                 continue
             st = statuses.get(gid)
-            if st is None or st.status == "removed":
+            if st is None:
                 # Only files handed over before this read began: one added while the read
                 # was in flight is not lost, just not in it.
                 if f.handed_at is not None and f.handed_at < read:
-                    missing.append((task, f))
+                    if f.attempts >= MAX_HANDOVERS:
+                        f.status = FileStatus.ERROR
+                        f.error_message = f"aria2 lost this download {f.attempts} times"
+                    else:
+                        missing.append((task, f))
                 continue
             if self._apply(f, st):
-                self._dirty.add(task.id)
+                self._dirty[task.id] = task
                 if f.done:
                     self._count_done(task, gid)
-            if st.status in ("complete", "error"):
-                self._purge.append(gid)
+            if st.status in ("complete", "error", "removed"):
+                self._ended.append(gid)
         return missing
 
     @staticmethod
@@ -273,14 +301,19 @@ class Monitor:
             f.status = FileStatus.ERROR
             f.error_code = st.error_code
             f.error_message = describe_error(st.error_code, st.error_message)
+        elif st.status == "removed":
+            f.status = FileStatus.ERROR
+            f.error_message = "removed from aria2 by someone else"
         else:
             f.status = ARIA2_STATE.get(st.status, f.status)
         return before != (f.status, f.total_length, f.completed_length, f.download_speed)
 
     def _mark_unavailable(self, reason: str | None) -> None:
+        if reason == self.unavailable:
+            return
         self.unavailable = reason
         message = (
-            None
+            "downloading"
             if reason is None
             else f"waiting for aria2c ({reason}); downloads resume when it is back"
         )
@@ -288,9 +321,12 @@ class Monitor:
             task.message = message
 
     def _settle(self) -> None:
-        """Hands finished tasks to the queue and publishes progress that changed."""
+        """Hands finished tasks to the queue, spreads speed caps, publishes progress."""
         now = time.monotonic()
         for task in list(self.tasks.values()):
+            if task.status is not TaskStatus.DOWNLOADING:
+                self.untrack(task)
+                continue
             if any(f.status is FileStatus.ERROR for f in task.files):
                 self.untrack(task)
                 self.outcomes.on_download_failed(task)
@@ -299,7 +335,17 @@ class Monitor:
                 self.untrack(task)
                 self.outcomes.on_downloaded(task)
                 continue
+            if task.max_download_limit:
+                self._spread_cap(task)
             self._publish_progress(task, now)
+
+    def _spread_cap(self, task: TaskState) -> None:
+        active = frozenset(f.gid for f in task.files if f.status is FileStatus.ACTIVE)
+        if not active or self._caps.get(task.id) == active:
+            return
+        self._caps[task.id] = active
+        share = self._share(task, len(active))
+        self._riders += [(CHANGE_OPTION, [gid, {"max-download-limit": share}]) for gid in active]
 
     def _publish_progress(self, task: TaskState, now: float) -> None:
         progress = task.progress()
@@ -316,6 +362,7 @@ class Monitor:
             task.id,
             {
                 "status": task.status.value,
+                "message": task.message,
                 "progress": progress,
                 "files": [f.view() for f in task.files] if len(task.files) <= 100 else None,
                 "updated_at": task.updated_at.isoformat(),
@@ -323,18 +370,23 @@ class Monitor:
         )
 
     async def _maybe_flush(self, force: bool = False) -> None:
+        """Saves file progress; only then may aria2 forget the results it reported."""
         now = time.monotonic()
         if not force and now - self._last_flush < self.settings.flush_interval:
             return
         self._last_flush = now
-        dirty = [self.tasks[t] for t in self._dirty if t in self.tasks]
-        self._dirty.clear()
-        if dirty:
-            try:
+        dirty, self._dirty = list(self._dirty.values()), {}
+        ended, self._ended = self._ended, []
+        try:
+            if dirty:
                 await asyncio.shield(self.db.save_progress(dirty))
-            except SQLAlchemyError:
-                log.exception("could not save progress; will try again")
-                self._dirty.update(t.id for t in dirty)
+        except SQLAlchemyError:
+            log.exception("could not save progress; will try again")
+            for task in dirty:
+                self._dirty.setdefault(task.id, task)
+            self._ended = ended + self._ended
+            return
+        self._purge += ended
 
     async def flush(self) -> None:
         await self._maybe_flush(force=True)

@@ -18,8 +18,12 @@ import secrets
 import shutil
 import time
 import uuid
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
+from pathlib import Path
 from typing import Any
+
+from sqlalchemy.exc import OperationalError
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from draftdl.aria2.process import Aria2Manager
 from draftdl.aria2.rpc import Aria2Client
@@ -61,12 +65,44 @@ def new_gid() -> str:
 
 
 def parse_job(raw: bytes, max_files: int) -> tuple[str, ValidatedJob]:
+    """Decodes and checks a body; run in a thread (a 10 MiB body takes a while)."""
     try:
         text = raw.decode("utf-8")
         body = json.loads(text)
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise RequestRejected([FieldProblem((), f"not valid JSON: {exc}", "json_invalid")]) from exc
-    return text, validate_job(body, max_files=max_files)
+        # "\ud800" escapes decode to text that cannot be stored or used as a name.
+        json.dumps(body, ensure_ascii=False).encode("utf-8")
+    except (UnicodeError, ValueError, RecursionError) as exc:
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+        raise RequestRejected(
+            [FieldProblem((), f"not valid JSON: {reason}", "json_invalid")]
+        ) from exc
+    try:
+        return text, validate_job(body, max_files=max_files)
+    except RequestRejected:
+        raise
+    except Exception as exc:  # a check we did not foresee must still answer 422, not 500
+        log.exception("unexpected error while checking a job")
+        raise RequestRejected(
+            [FieldProblem((), f"could not read the job: {exc!r}", "value_error")]
+        ) from exc
+
+
+def plan_task_files(job: ValidatedJob, folder: Path) -> list[FileState]:
+    return [
+        FileState(
+            idx=i,
+            url=planned.url,
+            file_name=planned.file_name,
+            file_path=str(inside(folder, planned.file_name)),
+            gid=new_gid(),
+        )
+        for i, planned in enumerate(plan_files(job.urls))
+    ]
+
+
+def read_job(raw: bytes, max_files: int, folder: Path) -> tuple[str, ValidatedJob, list[FileState]]:
+    text, job = parse_job(raw, max_files)
+    return text, job, plan_task_files(job, folder)
 
 
 class TaskQueue:
@@ -86,6 +122,7 @@ class TaskQueue:
         self.bus = bus
         self.builder = builder
         self.monitor = Monitor(settings, client, bus, db, self)
+        self.downloads = settings.downloads_dir.resolve()
         self.live: dict[str, TaskState] = {}
         self._pending: list[tuple[int, int, str]] = []
         self._seq = 0
@@ -168,20 +205,12 @@ class TaskQueue:
         """Validates and stores a job; nothing is stored when it is rejected."""
         if not self._accepting:
             raise InvalidTransition("the server is shutting down; submit again shortly")
-        text, job = await asyncio.to_thread(parse_job, raw, self.settings.max_files_per_task)
         task_id = str(uuid.uuid4())
-        folder = self.settings.downloads_dir.resolve() / task_id
+        folder = self.downloads / task_id
+        text, job, files = await asyncio.to_thread(
+            read_job, raw, self.settings.max_files_per_task, folder
+        )
         now = utcnow()
-        files = [
-            FileState(
-                idx=i,
-                url=planned.url,
-                file_name=planned.file_name,
-                file_path=str(inside(folder, planned.file_name)),
-                gid=new_gid(),
-            )
-            for i, planned in enumerate(plan_files(job.urls))
-        ]
         self._seq += 1
         task = TaskState(
             id=task_id,
@@ -195,13 +224,29 @@ class TaskQueue:
             message="waiting for a free slot",
             max_download_limit=job.max_download_limit,
         )
-        await asyncio.shield(self.db.save_task(task))
+        # One step that a client hanging up cannot split: stored means queued.
+        await asyncio.shield(self._accept(task))
+        return task
+
+    async def _accept(self, task: TaskState) -> None:
+        await self._write(self.db.save_task, task)
         self.live[task.id] = task
         heapq.heappush(self._pending, (-task.priority, task.seq, task.id))
         self._wake_scheduler.set()
-        log.info("accepted task %s: %d files, priority %d", task.id, len(files), task.priority)
+        log.info("accepted task %s: %d files, priority %d", task.id, len(task.files), task.priority)
         self.bus.publish(STATUS_CHANGED, task.id, self._status_payload(task))
-        return task
+
+    @staticmethod
+    async def _write(write: Callable[..., Awaitable[None]], *args: Any, **kwargs: Any) -> None:
+        """A database write, retried a few times: SQLite may be busy for a moment."""
+        async for attempt in AsyncRetrying(
+            retry=retry_if_exception_type(OperationalError),
+            stop=stop_after_attempt(4),
+            wait=wait_exponential(multiplier=0.1, max=2),
+            reraise=True,
+        ):
+            with attempt:
+                await write(*args, **kwargs)
 
     async def get_task(self, task_id: str) -> TaskState:
         task = self.live.get(task_id)
@@ -219,13 +264,13 @@ class TaskQueue:
         return [self.live.get(t.id, t) for t in tasks], total
 
     async def cancel_task(self, task_id: str) -> TaskState:
+        """Records the cancel first; then nothing can start or keep its downloads."""
         task = await self.get_task(task_id)
-        if task.status.final:
+        if not await self._transition(task, TaskStatus.CANCELLED, message="cancelled by the user"):
             raise InvalidTransition(f"task {task_id} is already {task.status.value}")
-        if task.status is TaskStatus.DOWNLOADING:
-            self.monitor.untrack(task)
+        self.monitor.untrack(task)
+        if any(f.handed_at is not None for f in task.files):
             await self.monitor.remove_downloads(task)
-        await self._transition(task, TaskStatus.CANCELLED, message="cancelled by the user")
         return task
 
     def subscribe(self, task_id: str) -> Subscription:
@@ -249,23 +294,31 @@ class TaskQueue:
                 log.exception("scheduler failed; retrying on the next wake-up")
 
     async def _schedule(self) -> None:
-        while self._pending and self.active_count() < self.settings.max_active_tasks:
-            task = self.live.get(self._pending[0][2])
-            if task is None or task.status is not TaskStatus.PENDING:
-                heapq.heappop(self._pending)
-                continue
-            if task.files and not self.manager.running:
-                reason = self.manager.reason or f"aria2c is {self.manager.state.value}"
-                for _, _, tid in self._pending:
-                    waiting = self.live.get(tid)
-                    if waiting is not None:
-                        self._tell(waiting, f"waiting for aria2c: {reason}")
-                return
-            heapq.heappop(self._pending)
-            if not task.files:
-                self._spawn(self._build(task), f"build-{task.id}")
-                continue
-            await self._start_downloads(task)
+        """Starts pending tasks in order while slots are free; tasks that need aria2c while
+        it is down keep their place, and tasks without downloads go ahead of them."""
+        held: list[tuple[int, int, str]] = []
+        try:
+            while self._pending and self.active_count() < self.settings.max_active_tasks:
+                entry = heapq.heappop(self._pending)
+                task = self.live.get(entry[2])
+                if task is None or task.status is not TaskStatus.PENDING:
+                    continue
+                if task.files and not self.manager.running:
+                    reason = self.manager.reason or f"aria2c is {self.manager.state.value}"
+                    self._tell(task, f"waiting for aria2c: {reason}")
+                    held.append(entry)
+                    continue
+                if not task.files:
+                    # Take the slot now, so the limit holds before the build task runs.
+                    if await self._transition(
+                        task, TaskStatus.PROCESSING, message="building the draft"
+                    ):
+                        self._spawn(self._build(task), f"build-{task.id}")
+                    continue
+                await self._start_downloads(task)
+        finally:
+            for entry in held:
+                heapq.heappush(self._pending, entry)
 
     def _tell(self, task: TaskState, message: str) -> None:
         """A new message on a waiting task reaches its watchers as a progress event."""
@@ -287,6 +340,8 @@ class TaskQueue:
     async def _start_downloads(self, task: TaskState) -> None:
         if not await self._transition(task, TaskStatus.DOWNLOADING, message="downloading"):
             return
+        if task.status is not TaskStatus.DOWNLOADING:  # cancelled while it was being saved
+            return
         self.monitor.track(task)
         todo = [f for f in task.files if f.status is not FileStatus.COMPLETE]
         try:
@@ -304,7 +359,6 @@ class TaskQueue:
         self._spawn(self._fail_download(task), f"fail-{task.id}")
 
     async def _fail_download(self, task: TaskState) -> None:
-        await self.monitor.remove_downloads(task)
         bad = [f for f in task.files if f.status is FileStatus.ERROR]
         reasons = "; ".join(f"{f.url}: {f.error_message or 'download failed'}" for f in bad)
         await self._transition(
@@ -313,6 +367,7 @@ class TaskQueue:
             error_message=f"{len(bad)} of {len(task.files)} files failed to download: {reasons}",
             message="download failed",
         )
+        await self.monitor.remove_downloads(task)
 
     async def _build(self, task: TaskState) -> None:
         """Runs the draft step; a task recovered in processing runs it again."""
@@ -344,7 +399,14 @@ class TaskQueue:
     # -- transitions ----------------------------------------------------------------------
 
     async def _transition(self, task: TaskState, dst: TaskStatus, **changes: Any) -> bool:
-        """Saves, then announces. False when the task can no longer move there."""
+        """Saves, then announces. False when the task can no longer move there.
+
+        Shielded as one step: a caller cancelled half-way never leaves memory behind the
+        database (or the other way round).
+        """
+        return await asyncio.shield(self._move(task, dst, changes))
+
+    async def _move(self, task: TaskState, dst: TaskStatus, changes: dict[str, Any]) -> bool:
         async with self._transition_lock:
             src = task.status
             if not can_move(src, dst):
@@ -358,7 +420,7 @@ class TaskQueue:
             if dst.final:
                 saved.progress()
             leaving_download = src is TaskStatus.DOWNLOADING
-            await asyncio.shield(self.db.save_transition(saved, with_files=leaving_download))
+            await self._write(self.db.save_transition, saved, with_files=leaving_download)
             for key, value in changes.items():
                 setattr(task, key, value)
             task.progress_percent = saved.progress_percent

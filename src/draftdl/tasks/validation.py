@@ -18,7 +18,8 @@ from draftdl.errors import FieldProblem, RequestRejected
 URL_KEYS = ("path", "media_path", "material_url")
 RAW_CONTAINERS = ("raw_materials", "raw_segments", "extra_materials", "segment_styles")
 SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*)://")
-SPEED = re.compile(r"^\d+(\.\d+)?[KkMm]?$")
+SPEED = re.compile(r"^(\d{1,12})([KkMm]?)$")
+MAX_SPEED = 10 * 1024**3  # bytes/s: beyond any link, and what aria2 accepts
 MAX_DEPTH = 32
 
 Loc = tuple[str | int, ...]
@@ -81,8 +82,13 @@ class _Checker:
                     "value_error.url_scheme",
                 )
                 return
-            parts = urlsplit(value)
-            if not parts.hostname:
+            try:
+                parts = urlsplit(value)
+                host, _port = parts.hostname, parts.port  # .port raises when out of range
+            except ValueError as exc:
+                self.fail(loc, f"not a valid URL: {exc}", "value_error.url")
+                return
+            if not host:
                 self.fail(loc, "URL has no host", "value_error.url")
                 return
             self.urls.append(UrlRef(value, loc, kind))
@@ -98,12 +104,22 @@ class _Checker:
         if isinstance(node, dict):
             for key, value in node.items():
                 if key in URL_KEYS and isinstance(value, str):
-                    self.source((*loc, key), value, node.get("type"), local_must_exist=False)
+                    kind = node.get("type") if isinstance(node.get("type"), str) else None
+                    self.source((*loc, key), value, kind, local_must_exist=False)
                 elif isinstance(value, dict | list):
                     self.walk_raw((*loc, key), value, depth + 1)
         elif isinstance(node, list):
             for i, value in enumerate(node):
                 self.walk_raw((*loc, i), value, depth + 1)
+
+
+def speed_bytes(value: str) -> int:
+    """'2M' → 2097152; a value that passed ``SPEED``."""
+    match = SPEED.match(value)
+    if match is None:
+        raise ValueError(f"not a speed: {value!r}")
+    number, unit = match.groups()
+    return int(number) * {"": 1, "k": 1024, "m": 1024**2}[unit.lower()]
 
 
 def _is_int(value: Any) -> bool:
@@ -146,7 +162,11 @@ def validate_job(body: Any, *, max_files: int) -> ValidatedJob:
             c.fail((*loc, "id"), f"duplicate material id {mid!r}")
         else:
             ids.add(str(mid))
-        kind = material.get("type") or CATEGORY_KIND.get(category or "")
+        mtype = material.get("type")
+        if mtype is not None and not isinstance(mtype, str):
+            c.fail((*loc, "type"), "must be a string (video, photo, audio, text, ...)")
+            mtype = None
+        kind = mtype or CATEGORY_KIND.get(category or "")
         for key in URL_KEYS:
             c.source((*loc, key), material.get(key), kind, local_must_exist=True)
 
@@ -202,14 +222,14 @@ def validate_job(body: Any, *, max_files: int) -> ValidatedJob:
 
     limit = body.get("max_download_limit")
     if limit is not None:
-        if _is_int(limit) and limit >= 0:
-            job.max_download_limit = str(limit)
-        elif isinstance(limit, str) and SPEED.match(limit.strip()):
-            job.max_download_limit = limit.strip()
+        value = str(limit).strip() if _is_int(limit) or isinstance(limit, str) else ""
+        if SPEED.match(value) and speed_bytes(value) <= MAX_SPEED:
+            job.max_download_limit = value
         else:
             c.fail(
                 ("max_download_limit",),
-                "must be bytes per second (an integer ≥ 0) or aria2 style like '2M' or '500K'",
+                "must be bytes per second (a whole number ≥ 0) or aria2 style like '2M' or "
+                "'500K', at most 10 GiB/s",
             )
 
     if not c.problems:
