@@ -167,6 +167,22 @@ def test_corrupt_media_fails_and_leaves_nothing(tmp_path: Path) -> None:
     assert list(root.iterdir()) == []
 
 
+@pytest.mark.parametrize("name", ["still.png", "photo.jpg"])
+def test_pictures_sized_by_pillow_match_the_library_probe(name: str) -> None:
+    import pyJianYingDraft as jy
+
+    from draftdl.drafts.jianying import picture_material
+
+    probed = jy.VideoMaterial(str(MEDIA / name)).export_json()
+    quick = picture_material(str(MEDIA / name))
+    assert quick is not None
+    fast = quick.export_json()
+    for ids in (probed, fast):
+        del ids["id"], ids["material_id"]
+    assert fast == probed
+    assert picture_material(str(MEDIA / "clip.mp4")) is None
+
+
 def test_two_drafts_of_one_title_never_collide(tmp_path: Path) -> None:
     plan = plan_of(local_job([]))
     first, second = build_draft(plan, {}, tmp_path), build_draft(plan, {}, tmp_path)

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, TypeAlias
 
 import pyJianYingDraft as jy
+from PIL import Image
 
 from draftdl.drafts.spec import SECOND, DraftPlan, SegmentPlan
 from draftdl.errors import DraftBuildError
@@ -29,6 +30,8 @@ from draftdl.errors import DraftBuildError
 PROBE_LOCK = threading.Lock()
 UNSAFE = re.compile(r'[<>:"/\\|?*\x00-\x1f\x7f]')
 MAX_TITLE = 40
+PICTURE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp"})
+PHOTO_DURATION = 10_800_000_000  # what the library gives a photo: 3 h, in µs
 
 Material: TypeAlias = Any  # jy.VideoMaterial or jy.AudioMaterial; the library is untyped
 
@@ -37,6 +40,35 @@ def folder_title(title: str) -> str:
     """The readable part of a draft folder name: safe on Windows and macOS, short."""
     name = UNSAFE.sub("_", title).strip(" .")
     return name[:MAX_TITLE].rstrip(" .") or "draft"
+
+
+def picture_material(path: str) -> Material | None:
+    """A still picture as the library's material, sized by Pillow instead of MediaInfo.
+
+    MediaInfo costs about 5 ms a file and must run one at a time; a picture needs only its
+    size, which Pillow reads from the header in microseconds and in parallel. The fields are
+    the ones ``VideoMaterial`` sets for a photo (pyJianYingDraft 0.3.x). Anything Pillow does
+    not read as a still picture (videos, animated GIFs) returns None and is probed as usual.
+    """
+    if os.path.splitext(path)[1].lower() not in PICTURE_EXTENSIONS:
+        return None
+    try:
+        with Image.open(path) as image:
+            if getattr(image, "is_animated", False):
+                return None
+            width, height = image.size
+    except (OSError, ValueError, Image.DecompressionBombError):
+        return None
+    material = jy.VideoMaterial.__new__(jy.VideoMaterial)
+    material.material_name = os.path.basename(path)
+    material.material_id = uuid.uuid4().hex
+    material.path = path
+    material.crop_settings = jy.CropSettings()
+    material.local_material_id = ""
+    material.material_type = "photo"
+    material.duration = PHOTO_DURATION
+    material.width, material.height = width, height
+    return material
 
 
 def _seconds(us: int) -> str:
@@ -65,10 +97,12 @@ class DraftWriter:
         if key in self.materials:
             return self.materials[key]
         try:
-            with PROBE_LOCK:
-                material: Material = (
-                    jy.AudioMaterial(path) if seg.kind == "audio" else jy.VideoMaterial(path)
-                )
+            material = picture_material(path) if seg.kind != "audio" else None
+            if material is None:
+                with PROBE_LOCK:
+                    material = (
+                        jy.AudioMaterial(path) if seg.kind == "audio" else jy.VideoMaterial(path)
+                    )
         except Exception as exc:  # the library raises ValueError, KeyError, OSError...
             raise DraftBuildError(
                 f"material {seg.material_id!r} ({path}): cannot read it as {seg.kind}: {exc}"
