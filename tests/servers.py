@@ -208,3 +208,32 @@ def aria2_pid_alive(pid: int | None) -> bool:
     except OSError:
         return False
     return stat.rsplit(")", 1)[-1].split()[0] != "Z"
+
+
+@dataclass
+class LiveServer:
+    """The app served by uvicorn on a loopback port, in the test's own event loop."""
+
+    base_url: str
+    services: Services
+
+    def client(self, **headers: str) -> httpx.AsyncClient:
+        return httpx.AsyncClient(base_url=self.base_url, headers=headers, timeout=10.0)
+
+
+@contextlib.asynccontextmanager
+async def live_server(settings: Settings) -> AsyncIterator[LiveServer]:
+    import uvicorn
+
+    port = free_port()
+    app = create_app(settings)
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    server = uvicorn.Server(config)
+    serving = asyncio.create_task(server.serve())
+    try:
+        await until(lambda: server.started or serving.done(), 20)
+        assert server.started, "uvicorn did not start"
+        yield LiveServer(f"http://127.0.0.1:{port}", app.state.services)
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(serving, 20)
