@@ -3,15 +3,19 @@
 
 Bare aria2c is the floor: the design says draftdl may add at most a fixed overhead on
 top of it (W1 downloads <= 1.2x time and end to end with its draft <= 2x, W2 downloads
-<= 1.5x with every draft correct, W3 >= 0.9x throughput). See bench/README.md.
+<= 1.5x with every draft correct, W3 >= 0.9x throughput). LAT times the push of a task's
+completion to Socket.IO and SSE clients after its last byte (median <= 100 ms). See
+bench/README.md.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import platform
+import random
 import re
 import shutil
 import signal
@@ -20,15 +24,21 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager, nullcontext, suppress
 from dataclasses import asdict, dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import FrameType
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
+import aiohttp
 import httpx
+import socketio
+from httpx_sse import aconnect_sse
 
 MIB = 1024 * 1024
 GIB = 1024 * MIB
@@ -405,10 +415,10 @@ def monitor_counts(health: Json) -> tuple[float, float] | None:
     return None
 
 
-def task_body(wl: Workload, paths: list[str], base_url: str) -> Json:
+def task_body(pictures: bool, paths: list[str], base_url: str) -> Json:
     """W1/W2: one item whose rule names every picture, so the service lays them end to end
-    on one video track, PIC_SECONDS each. W3: no testData, hence an empty draft."""
-    kind = "photo" if wl.pictures else "video"
+    on one video track, PIC_SECONDS each. W3 and LAT: no testData, hence an empty draft."""
+    kind = "photo" if pictures else "video"
     materials = [
         {"id": f"m{i}", "type": kind, "path": f"{base_url}/{rel}"} for i, rel in enumerate(paths)
     ]
@@ -422,7 +432,7 @@ def task_body(wl: Workload, paths: list[str], base_url: str) -> Json:
         "materials": materials,
         "draft_config": {"canvas_config": {"canvas_width": 1080, "canvas_height": 1920}, "fps": 30},
     }
-    if wl.pictures:
+    if pictures:
         body["testData"] = {
             "tracks": [{"id": "v", "type": "video", "title": "Pictures"}],
             "items": [{"type": "pic", "data": {"track": "v", "start": 0, "duration": PIC_SECONDS}}],
@@ -597,7 +607,7 @@ def run_draftdl(
             svc.start(client)
             assert svc.proc is not None
             server_pid = svc.proc.pid
-            bodies = [task_body(wl, p, base_url) for p in wl.rel_paths()]
+            bodies = [task_body(wl.pictures, p, base_url) for p in wl.rel_paths()]
             h0 = svc.health(client)
             srv0 = proc_cpu_s(server_pid)
             aria_pid = svc.aria2_pid
@@ -778,6 +788,495 @@ def median_run(runs: list[Run]) -> Run:
     return out
 
 
+# --------------------------------------------------------------------------- LAT: push latency
+
+LAT_ROUNDS = 20
+LAT_ROUNDS_QUICK = 8
+LAT_RATE = 4 * MIB  # bytes/s the throttled server sends at
+LAT_MIN_SIZE = 2 * MIB
+LAT_SPAN = MIB  # sizes in [2, 3) MiB: 0.25 s of spread, the ends cover a whole monitor tick
+LAT_CHUNK = 16 * 1024
+LAT_TARGET_MS = 100.0
+LAT_READY_TIMEOUT_S = 5.0
+LAT_PATH = re.compile(r"/lat/r\d+-(\d+)\.bin")
+LAT_RANGE = re.compile(r"bytes=(\d+)-(\d*)")
+FINAL_EVENTS = {"task_completed", "task_failed", "task_cancelled"}
+TRANSPORTS = {"socketio": "Socket.IO", "sse": "SSE"}
+LAT_EVENTS = {
+    "processing": "task_status_changed processing",
+    "completed": "task_completed",
+}
+
+
+class ThrottledServer(ThreadingHTTPServer):
+    """Serves /lat/r<N>-<size>.bin (zeros, <size> bytes) at LAT_RATE and notes, per path,
+    the wall time its last byte was written: the moment the service's latency counts from."""
+
+    daemon_threads = True
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), ThrottledHandler)
+        self.lock = threading.Lock()
+        self.last_byte: dict[str, float] = {}
+        self.bodies: dict[str, int] = {}
+
+    def finished(self, path: str, at: float) -> None:
+        with self.lock:
+            self.last_byte[path] = max(at, self.last_byte.get(path, at))
+            self.bodies[path] = self.bodies.get(path, 0) + 1
+
+
+class ThrottledHandler(BaseHTTPRequestHandler):
+    """HTTP/1.1 with Content-Length (keep-alive works) and one optional `bytes=a-b` range."""
+
+    protocol_version = "HTTP/1.1"
+    # TCP_NODELAY, like nginx's tcp_nodelay: otherwise Nagle holds a short last segment until
+    # aria2's delayed ACK (~40 ms) on a reused connection, and "last byte written" would be
+    # that much before aria2 can have it.
+    disable_nagle_algorithm = True
+    block = bytes(LAT_CHUNK)
+
+    def do_GET(self) -> None:
+        srv = self.server
+        assert isinstance(srv, ThrottledServer)
+        path = urlsplit(self.path).path
+        m = LAT_PATH.fullmatch(path)
+        if m is None:
+            self.send_error(404)
+            return
+        size = int(m[1])
+        start, end = 0, size - 1
+        rng = LAT_RANGE.fullmatch(self.headers.get("Range", "").strip())
+        if rng is not None:
+            start, end = int(rng[1]), min(int(rng[2] or size - 1), size - 1)
+            if start > end:
+                self.send_error(416)
+                return
+            self.send_response(206)
+            self.send_header("Content-Range", f"bytes {start}-{end}/{size}")
+        else:
+            self.send_response(200)
+        length = end - start + 1
+        self.send_header("Content-Type", "application/octet-stream")
+        self.send_header("Content-Length", str(length))
+        self.send_header("Accept-Ranges", "bytes")
+        self.end_headers()
+        t0 = time.perf_counter()
+        sent = 0
+        try:
+            while sent < length:
+                wait = t0 + sent / LAT_RATE - time.perf_counter()
+                if wait > 0:
+                    time.sleep(wait)
+                n = min(LAT_CHUNK, length - sent)
+                self.wfile.write(self.block[:n])
+                sent += n
+            self.wfile.flush()
+        except (BrokenPipeError, ConnectionResetError):
+            return
+        if end == size - 1:
+            srv.finished(path, time.time())
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Quiet: a line per request on stderr would be noise in the bench output."""
+
+
+@contextmanager
+def throttled_server() -> Iterator[ThrottledServer]:
+    """In a thread of this process; stopped (and its port closed) on the way out."""
+    srv = ThrottledServer()
+    thread = threading.Thread(target=srv.serve_forever, name="lat-files", daemon=True)
+    thread.start()
+    try:
+        yield srv
+    finally:
+        srv.shutdown()
+        srv.server_close()
+        thread.join(5)
+
+
+@dataclass
+class LatRun:
+    """Every finished round; a failed round ends the workload with ``error``."""
+
+    rounds: list[LatRound] = field(default_factory=list)
+    error: str | None = None
+    notes: list[str] = field(default_factory=list)
+    load_before: tuple[float, float, float] | None = None
+    load_after: tuple[float, float, float] | None = None
+
+
+@dataclass
+class Seen:
+    """When (time.time()) one client got each event of one task."""
+
+    ready: float | None = None  # subscribed / task_subscribed
+    ready_status: str | None = None  # the task's status in that snapshot
+    processing: float | None = None
+    completed: float | None = None
+    final: str | None = None
+    ready_evt: asyncio.Event = field(default_factory=asyncio.Event)
+    done_evt: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def record(self, name: str, data: Any, now: float) -> None:
+        data = data if isinstance(data, dict) else {}
+        if name in ("subscribed", "task_subscribed"):
+            task = data.get("task")
+            self.ready = now
+            self.ready_status = str(task.get("status")) if isinstance(task, dict) else None
+            self.ready_evt.set()
+        elif name == "subscribe_error":
+            self.final = f"subscribe_error: {data.get('error')}"
+            self.ready_evt.set()
+            self.done_evt.set()
+        elif name == "task_status_changed":
+            if data.get("status") == "processing" and self.processing is None:
+                self.processing = now
+        elif name in FINAL_EVENTS:
+            self.final = name
+            if name == "task_completed":
+                self.completed = now
+            self.done_evt.set()
+
+
+@dataclass
+class LatRound:
+    """One task: the file's last byte and what each client saw, all wall times in s."""
+
+    task_id: str
+    size: int
+    submitted: float
+    last_byte: float
+    seen: dict[str, Seen]
+    aria2_done: float | None = None  # aria2's onDownloadComplete reached our own WebSocket
+
+    def latency_ms(self, transport: str, event: str) -> float | None:
+        at = getattr(self.seen[transport], event)
+        return None if at is None else (at - self.last_byte) * 1000
+
+    def aria2_ms(self) -> float | None:
+        return None if self.aria2_done is None else (self.aria2_done - self.last_byte) * 1000
+
+    def as_json(self) -> Json:
+        out: Json = {
+            "task_id": self.task_id,
+            "size": self.size,
+            "download_s": self.last_byte - self.submitted,
+            "aria2_notified_ms": self.aria2_ms(),
+        }
+        for tr, s in self.seen.items():
+            out[tr] = {
+                "ready_before_last_byte_ms": None
+                if s.ready is None
+                else (self.last_byte - s.ready) * 1000,
+                "ready_status": s.ready_status,
+                **{f"{ev}_ms": self.latency_ms(tr, ev) for ev in LAT_EVENTS},
+            }
+        return out
+
+
+async def sse_listen(http: httpx.AsyncClient, url: str, seen: Seen) -> None:
+    """Reads the stream until the server closes it after the final event."""
+    async with aconnect_sse(http, "GET", url) as source:
+        if source.response.status_code != 200:
+            await source.response.aread()
+            raise BenchError(f"SSE {url} -> HTTP {source.response.status_code}")
+        async for sse in source.aiter_sse():
+            seen.record(sse.event, json.loads(sse.data) if sse.data else {}, time.time())
+    if not seen.done_evt.is_set():
+        raise BenchError("SSE stream closed before a final event")
+
+
+async def lat_round(
+    i: int,
+    size: int,
+    svc: Service,
+    files: ThrottledServer,
+    sio: Any,
+    sio_seen: dict[str, Seen],
+    http: httpx.AsyncClient,
+    timeout: float,
+) -> LatRound:
+    """Submit one file, subscribe on both transports at once, wait for both to complete."""
+    base = f"http://127.0.0.1:{files.server_address[1]}"
+    rel = f"lat/r{i:03d}-{size}.bin"
+    submitted = time.time()
+    r = await http.post(f"{svc.url}/api/tasks/submit", json=task_body(False, [rel], base))
+    if r.status_code >= 300:
+        raise BenchError(f"submit -> HTTP {r.status_code}: {r.text[:300]}")
+    tid = dig(r.json(), "task_id", "taskId", "id")
+    if tid is None:
+        raise BenchError(f"no task id in submit response: {r.text[:300]}")
+    tid = str(tid)
+    seen = {"socketio": Seen(), "sse": Seen()}
+    sio_seen[tid] = seen["socketio"]
+    await sio.emit("subscribe_task", {"task_id": tid})
+    url = f"{svc.url}/api/tasks/{tid}/progress/stream"
+    sse = asyncio.create_task(sse_listen(http, url, seen["sse"]))
+    try:
+        async with asyncio.timeout(timeout):
+            await asyncio.gather(seen["socketio"].done_evt.wait(), sse)
+    except TimeoutError:
+        raise BenchError(
+            f"task {tid}: no final event on both transports in {timeout:g} s"
+        ) from None
+    finally:
+        sse.cancel()
+        with suppress(asyncio.CancelledError, BenchError):
+            await sse
+        sio_seen.pop(tid, None)
+    for tr, s in seen.items():
+        if s.final != "task_completed":
+            raise BenchError(f"task {tid}: {TRANSPORTS[tr]} ended with {s.final}")
+    last = files.last_byte.get(f"/{rel}")
+    if last is None:
+        raise BenchError(f"task {tid}: the file server never sent the last byte of /{rel}")
+    verify_dir(svc.data_dir / "downloads" / tid, [size])
+    return LatRound(tid, size, submitted, last, seen)
+
+
+def aria2_ws_url(pid: int | None) -> str | None:
+    """aria2c's RPC WebSocket, the port read from its own conf: the service moves off the
+    port it was given when that one is taken."""
+    if pid is None:
+        return None
+    try:
+        args = Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")
+        conf = next(a.split("=", 1)[1] for a in args if a.startswith("--conf-path="))
+        m = re.search(r"^rpc-listen-port=(\d+)$", Path(conf).read_text(), re.MULTILINE)
+    except (OSError, StopIteration, UnicodeDecodeError):
+        return None
+    return None if m is None else f"ws://127.0.0.1:{m[1]}/jsonrpc"
+
+
+async def watch_aria2(url: str, stamps: list[float], connected: asyncio.Event) -> None:
+    """aria2 sends its notifications to every WebSocket client, no secret needed; when one
+    arrives splits the latency into aria2's part and draftdl's."""
+    async with aiohttp.ClientSession() as session, session.ws_connect(url) as ws:
+        connected.set()
+        async for msg in ws:
+            if msg.type is aiohttp.WSMsgType.TEXT:
+                now = time.time()
+                if json.loads(msg.data).get("method") == "aria2.onDownloadComplete":
+                    stamps.append(now)
+
+
+async def lat_rounds(
+    svc: Service, files: ThrottledServer, sizes: list[int], timeout: float, run: LatRun
+) -> None:
+    """One Socket.IO connection and one HTTP client for all rounds, as a UI would keep them;
+    the rounds run one after another so each task has the service to itself."""
+    sio = socketio.AsyncClient(reconnection=False)
+    sio_seen: dict[str, Seen] = {}
+
+    async def on_any(event: str, data: Any = None) -> None:
+        now = time.time()
+        tid = data.get("task_id") if isinstance(data, dict) else None
+        seen = sio_seen.get(str(tid))
+        if seen is not None:
+            seen.record(event, data, now)
+
+    sio.on("*", on_any)
+    await sio.connect(svc.url, socketio_path="/socket.io", transports=["websocket"])
+    stamps: list[float] = []
+    watcher: asyncio.Task[None] | None = None
+    url = aria2_ws_url(svc.aria2_pid)
+    if url is None:
+        run.notes.append("aria2c's RPC port not found; no aria2 reference times")
+    else:
+        connected = asyncio.Event()
+        watcher = asyncio.create_task(watch_aria2(url, stamps, connected))
+        waiter = asyncio.create_task(connected.wait())
+        await asyncio.wait(
+            [watcher, waiter], timeout=LAT_READY_TIMEOUT_S, return_when=asyncio.FIRST_COMPLETED
+        )
+        waiter.cancel()
+        if not connected.is_set():
+            watcher.cancel()
+            reason = (
+                "timed out" if not watcher.done() or watcher.cancelled() else watcher.exception()
+            )
+            run.notes.append(f"aria2 WebSocket {url} not watched ({reason}); no aria2 times")
+            watcher = None
+    try:
+        async with httpx.AsyncClient(timeout=httpx.Timeout(10.0, read=None)) as http:
+            for i, size in enumerate(sizes):
+                rnd = await lat_round(i, size, svc, files, sio, sio_seen, http, timeout)
+                rnd.aria2_done = next((t for t in stamps if t >= rnd.submitted), None)
+                run.rounds.append(rnd)
+                for tr, s in rnd.seen.items():
+                    if s.ready is None or s.ready > rnd.last_byte:
+                        run.notes.append(
+                            f"round {i}: {TRANSPORTS[tr]} subscribed after the last byte"
+                        )
+                    elif s.ready_status not in ("pending", "downloading"):
+                        run.notes.append(
+                            f"round {i}: {TRANSPORTS[tr]} snapshot already {s.ready_status}"
+                        )
+                print(f"LAT #{i + 1}: {lat_line(rnd)}")
+    finally:
+        if watcher is not None:
+            watcher.cancel()
+            with suppress(asyncio.CancelledError, Exception):  # only reference times lost
+                await watcher
+        await sio.disconnect()
+
+
+def run_lat(n: int, tmp: Path, ports: set[int], timeout: float) -> LatRun:
+    """The service with its default tick settings; only the push path may make it fast."""
+    run = LatRun(load_before=os.getloadavg())
+    rng = random.Random(20240)  # same sizes every run
+    sizes = [LAT_MIN_SIZE + rng.randrange(LAT_SPAN) for _ in range(n)]
+    svc = Service(tmp, "LAT", ports)
+    try:
+        with throttled_server() as files, httpx.Client(timeout=10) as client:
+            svc.start(client)
+            asyncio.run(lat_rounds(svc, files, sizes, timeout, run))
+            many = [p for p, k in files.bodies.items() if k > 1]
+            if many:
+                run.notes.append(f"{len(many)} file(s) were sent more than once (retry/range)")
+    except (BenchError, httpx.HTTPError, ValueError, OSError) as exc:
+        run.error = f"{type(exc).__name__}: {exc}"
+        if not isinstance(exc, BenchError):
+            run.error += f"\n{log_tail(svc.log_path)}"
+    except Exception as exc:  # socketio's own errors: report, don't lose the other workloads
+        run.error = f"{type(exc).__name__}: {exc}\n{log_tail(svc.log_path)}"
+    finally:
+        run.notes += svc.stop()
+        run.load_after = os.getloadavg()
+    return run
+
+
+def lat_line(r: LatRound) -> str:
+    parts = [f"download {r.last_byte - r.submitted:.2f} s", f"aria2 {fmt(r.aria2_ms(), '.1f')} ms"]
+    for tr, name in TRANSPORTS.items():
+        lat = ", ".join(f"{ev} {fmt(r.latency_ms(tr, ev), '.1f')}" for ev in LAT_EVENTS)
+        parts.append(f"{name} {lat} ms")
+    return "; ".join(parts)
+
+
+def spread(values: list[float]) -> Json:
+    """median/p90/max of a small sample (p90 by linear interpolation)."""
+    if not values:
+        return {"n": 0, "median_ms": None, "p90_ms": None, "max_ms": None, "min_ms": None}
+    p90 = (
+        values[0]
+        if len(values) == 1
+        else statistics.quantiles(values, n=10, method="inclusive")[-1]
+    )
+    return {
+        "n": len(values),
+        "median_ms": statistics.median(values),
+        "p90_ms": p90,
+        "max_ms": max(values),
+        "min_ms": min(values),
+    }
+
+
+def summarize_lat(run: LatRun, n: int) -> Json:
+    """Target: every transport's median for both events <= 100 ms after the last byte."""
+    stats: Json = {}
+    ok: bool | None = True if run.rounds else None
+    for tr in TRANSPORTS:
+        stats[tr] = {}
+        for ev in LAT_EVENTS:
+            vals = [v for r in run.rounds if (v := r.latency_ms(tr, ev)) is not None]
+            st = spread(vals)
+            st["meets_target"] = None if not vals else st["median_ms"] <= LAT_TARGET_MS
+            stats[tr][ev] = st
+            if ok is not None:
+                ok = ok and bool(st["meets_target"]) and len(vals) == len(run.rounds)
+    aria2 = spread([v for r in run.rounds if (v := r.aria2_ms()) is not None])
+    gaps = [
+        (s.completed - s.processing) * 1000
+        for r in run.rounds
+        if (s := r.seen["socketio"]).completed is not None and s.processing is not None
+    ]
+    env = os.environ
+    return {
+        "workload": "LAT",
+        "rounds_planned": n,
+        "rounds": len(run.rounds),
+        "file_sizes": [LAT_MIN_SIZE, LAT_MIN_SIZE + LAT_SPAN],
+        "rate_bytes_per_s": LAT_RATE,
+        "target": f"median <= {LAT_TARGET_MS:g} ms",
+        "settings": {
+            "progress_interval": env.get("DRAFTDL_PROGRESS_INTERVAL", "1.0 (default)"),
+            "poll_interval": env.get("DRAFTDL_POLL_INTERVAL", "0.25 (default)"),
+        },
+        "stats": stats,
+        "meets_target": ok,
+        "aria2_notified_ms": aria2,
+        "processing_to_completed_ms": spread(gaps),
+        "loadavg_before": run.load_before,
+        "loadavg_after": run.load_after,
+        "error": run.error,
+        "notes": sorted(set(run.notes)),
+        "each": [r.as_json() for r in run.rounds],
+    }
+
+
+def print_lat_table(lat: Json) -> None:
+    head = ["transport", "event", "n", "median ms", "p90 ms", "max ms", "min ms", "target", "ok"]
+    table = [head]
+    for tr, name in TRANSPORTS.items():
+        for ev, label in LAT_EVENTS.items():
+            st = lat["stats"][tr][ev]
+            table.append(
+                [
+                    name,
+                    label,
+                    str(st["n"]),
+                    fmt(st["median_ms"], ".1f"),
+                    fmt(st["p90_ms"], ".1f"),
+                    fmt(st["max_ms"], ".1f"),
+                    fmt(st["min_ms"], ".1f"),
+                    lat["target"],
+                    yes_no(st["meets_target"]),
+                ]
+            )
+    a = lat["aria2_notified_ms"]
+    table.append(
+        [
+            "aria2 WS",
+            "onDownloadComplete (reference)",
+            str(a["n"]),
+            fmt(a["median_ms"], ".1f"),
+            fmt(a["p90_ms"], ".1f"),
+            fmt(a["max_ms"], ".1f"),
+            fmt(a["min_ms"], ".1f"),
+            "-",
+            "-",
+        ]
+    )
+    widths = [max(len(r[i]) for r in table) for i in range(len(head))]
+    print(
+        f"LAT: {lat['rounds']}/{lat['rounds_planned']} rounds, one file of "
+        f"{lat['file_sizes'][0] / MIB:g}-{lat['file_sizes'][1] / MIB:g} MiB at "
+        f"{lat['rate_bytes_per_s'] / MIB:g} MiB/s each; latency from its last byte "
+        f"(progress_interval {lat['settings']['progress_interval']}, "
+        f"poll_interval {lat['settings']['poll_interval']})"
+    )
+    for n, r in enumerate(table):
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
+        if n == 0:
+            print("  ".join("-" * w for w in widths))
+    gap = lat["processing_to_completed_ms"]
+    print(
+        f"LAT target (all four medians <= {LAT_TARGET_MS:g} ms): {yes_no(lat['meets_target'])}; "
+        f"processing -> completed (empty draft) median {fmt(gap['median_ms'], '.1f')} ms; "
+        f"load avg {fmt_load(lat['loadavg_before'])} before, {fmt_load(lat['loadavg_after'])} after"
+    )
+    if lat["error"]:
+        print(f"\nLAT ERROR: {lat['error']}")
+    if lat["notes"]:
+        print(f"LAT notes: {'; '.join(lat['notes'])}")
+
+
+def fmt_load(load: Any) -> str:
+    return "-" if not load else "/".join(f"{x:.2f}" for x in load)
+
+
 # --------------------------------------------------------------------------- report
 
 
@@ -934,8 +1433,12 @@ def tool_version(cmd: list[str]) -> str:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    p.add_argument("--workloads", default="W1,W2,W3", help="comma list of W1,W2,W3")
-    p.add_argument("--quick", action="store_true", help="W3 uses 256 MiB instead of 1 GiB")
+    p.add_argument("--workloads", default="W1,W2,W3,LAT", help="comma list of W1,W2,W3,LAT")
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help=f"W3 uses 256 MiB, not 1 GiB; LAT runs {LAT_ROUNDS_QUICK} rounds, not {LAT_ROUNDS}",
+    )
     p.add_argument("--repeat", type=int, default=1, help="runs per measurement; median kept")
     p.add_argument("--only-bare", action="store_true", help="skip the draftdl side")
     p.add_argument(
@@ -957,9 +1460,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--output", type=Path, default=BENCH_DIR / "results" / "latest.json", help="JSON path"
     )
+    p.add_argument("--lat-rounds", type=int, help="LAT tasks (default 20, 8 with --quick)")
     args = p.parse_args(argv)
-    if args.repeat < 1 or args.warmup < 0:
-        p.error("--repeat must be >= 1 and --warmup >= 0")
+    if args.repeat < 1 or args.warmup < 0 or (args.lat_rounds is not None and args.lat_rounds < 1):
+        p.error("--repeat and --lat-rounds must be >= 1 and --warmup >= 0")
     return args
 
 
@@ -972,12 +1476,17 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     all_wl = make_workloads(args.quick)
     names = [n.strip().upper() for n in args.workloads.split(",") if n.strip()]
-    unknown = [n for n in names if n not in all_wl]
+    unknown = [n for n in names if n not in all_wl and n != "LAT"]
     if unknown or not names:
-        print(f"unknown workloads {unknown}; choose from {', '.join(all_wl)}", file=sys.stderr)
+        print(f"unknown workloads {unknown}; choose from {', '.join(all_wl)}, LAT", file=sys.stderr)
         return 2
-    workloads = [all_wl[n] for n in dict.fromkeys(names)]
-    for tool in (NGINX, ARIA2C):
+    workloads = [all_wl[n] for n in dict.fromkeys(names) if n != "LAT"]
+    lat_rounds = 0
+    if "LAT" in names and args.only_bare:
+        print("LAT has no bare side; skipped with --only-bare", file=sys.stderr)
+    elif "LAT" in names:
+        lat_rounds = args.lat_rounds or (LAT_ROUNDS_QUICK if args.quick else LAT_ROUNDS)
+    for tool in (NGINX, ARIA2C) if workloads else (ARIA2C,):
         if not os.access(tool, os.X_OK):
             print(f"{tool} not found", file=sys.stderr)
             return 2
@@ -988,11 +1497,12 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, raise_interrupt)
     data_bytes = sum(w.total_bytes for w in workloads)
-    need = data_bytes + max(w.total_bytes for w in workloads) + 256 * MIB
+    need = data_bytes + max((w.total_bytes for w in workloads), default=0) + 256 * MIB
     tmp = Path(tempfile.mkdtemp(prefix="draftdl-bench-", dir=pick_tmp_root(need)))
     print(f"temp dir: {tmp}")
     ports: set[int] = set()
     rows: list[Json] = []
+    lat: Json | None = None
     failed = False
     try:
         root = tmp / "www"
@@ -1005,9 +1515,13 @@ def main(argv: list[str] | None = None) -> int:
                         write_padded_photo(root / rel, wl.file_size, photo)
                     else:
                         write_random_file(root / rel, wl.file_size)
-        print(f"wrote {data_bytes / MIB:.0f} MiB of data in {time.perf_counter() - t0:.1f} s")
-        with nginx_server(tmp, root, free_port(ports)) as base_url:
-            print(f"nginx at {base_url}")
+        if workloads:
+            print(f"wrote {data_bytes / MIB:.0f} MiB of data in {time.perf_counter() - t0:.1f} s")
+        with (
+            nginx_server(tmp, root, free_port(ports)) if workloads else nullcontext("") as base_url
+        ):
+            if workloads:
+                print(f"nginx at {base_url}")
             for wl in workloads:
                 bare_runs: list[Run] = []
                 dl_runs: list[Run] = []
@@ -1030,6 +1544,9 @@ def main(argv: list[str] | None = None) -> int:
                 row = summarize(wl, bare_runs, None if args.only_bare else dl_runs)
                 failed |= bool(row["bare"]["error"] or (row["draftdl"] or {}).get("error"))
                 rows.append(row)
+        if lat_rounds:
+            lat = summarize_lat(run_lat(lat_rounds, tmp, ports, args.timeout), lat_rounds)
+            failed |= bool(lat["error"])
     except KeyboardInterrupt:
         print("\ninterrupted; cleaned up", file=sys.stderr)
         return 130
@@ -1039,8 +1556,12 @@ def main(argv: list[str] | None = None) -> int:
         else:
             shutil.rmtree(tmp, ignore_errors=True)
 
-    print()
-    print_table(rows)
+    if rows:
+        print()
+        print_table(rows)
+    if lat is not None:
+        print()
+        print_lat_table(lat)
     result = {
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "quick": args.quick,
@@ -1054,6 +1575,7 @@ def main(argv: list[str] | None = None) -> int:
         "tmp_root": str(tmp.parent),
         "inherited_draftdl_env": {k: v for k, v in os.environ.items() if k.startswith("DRAFTDL_")},
         "workloads": rows,
+        "latency": lat,
     }
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(result, indent=2) + "\n")

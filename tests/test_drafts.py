@@ -250,7 +250,7 @@ async def test_ten_drafts_built_at_once_are_all_right(
                 material["path"] += f"?copy={n}"
         ids.append(await service.submit(body))
     tasks = await asyncio.gather(*(service.wait_final(t, timeout=60) for t in ids))
-    root = service.services.settings.drafts_dir
+    root = service.services.drafts.path
     for task in tasks:
         assert task["status"] == "completed", task["error_message"]
         draft = check_draft(task["draft_path"], root)
@@ -272,7 +272,7 @@ async def test_corrupt_download_fails_the_task_naming_the_file(
     assert task["status"] == "failed"
     clip_file = next(f["file_path"] for f in task["files"] if f["file_name"] == "clip.mp4")
     assert "'m_clip'" in task["error_message"] and clip_file in task["error_message"]
-    root = service.services.settings.drafts_dir
+    root = service.services.drafts.path
     assert not root.exists() or list(root.iterdir()) == []
 
 
@@ -290,5 +290,5 @@ async def test_request_and_file_map_are_kept_for_a_rebuild(
     # Rebuilding from what is stored gives the same timeline again.
     again = await service.services.queue.builder.build(stored)
     assert again is not None
-    check_draft(again, service.services.settings.drafts_dir)
+    check_draft(again, service.services.drafts.path)
     shutil.rmtree(again)

@@ -12,7 +12,7 @@ MEDIA = Path(__file__).parent / "data" / "media"
 
 
 def drafts_root(service: Service) -> Path:
-    return service.services.settings.drafts_dir
+    return service.services.drafts.path
 
 
 async def test_seed_minimal_gives_an_empty_draft(service: Service) -> None:
@@ -62,22 +62,25 @@ async def test_basic_draft_downloads_every_file(service: Service, fileserver: Fi
     ]
     (main,) = draft.track("Main")["segments"]
     assert main["target_timerange"] == {"start": 0, "duration": 4_000_000}
-    assert draft.material(main["material_id"])["path"] == local["clip.mp4"]
+    assert draft.same_file(main["material_id"], local["clip.mp4"])
+    # Placed by hard link when on the same file system: no second copy of the bytes.
+    clip_asset = Path(draft.material(main["material_id"])["path"])
+    assert clip_asset.stat().st_ino == Path(local["clip.mp4"]).stat().st_ino
     (cover,) = draft.track("Cover")["segments"]
     assert cover["target_timerange"] == {"start": 0, "duration": 1_500_000}
     assert cover["clip"]["scale"] == {"x": 0.5, "y": 0.5}
     assert cover["clip"]["transform"] == {"x": 0.2, "y": -0.3}
-    assert draft.material(cover["material_id"])["path"] == local["still.png"]
+    assert draft.same_file(cover["material_id"], local["still.png"])
     assert draft.material(cover["material_id"])["type"] == "photo"
     (bgm,) = draft.track("BGM")["segments"]
     assert bgm["target_timerange"] == {"start": 0, "duration": 4_000_000}
     assert bgm["volume"] == 0.6
-    assert draft.material(bgm["material_id"])["path"] == local["tone.mp3"]
+    assert draft.same_file(bgm["material_id"], local["tone.mp3"])
     (caption,) = draft.track("Captions")["segments"]
     assert caption["target_timerange"] == {"start": 500_000, "duration": 3_000_000}
     assert "你好, draft" in draft.material(caption["material_id"])["content"]
     assert draft.content["duration"] == 4_000_000
-    assert sorted(draft.paths()) == sorted(local.values())
+    assert sorted(Path(p).name for p in draft.paths()) == sorted(local)
 
 
 async def test_plugin_style_keeps_two_clips_apart(service: Service, fileserver: FileServer) -> None:
@@ -102,15 +105,16 @@ async def test_plugin_style_keeps_two_clips_apart(service: Service, fileserver: 
     (video,) = draft.tracks("video")
     (audio,) = draft.tracks("audio")
     spans = [
-        (s["target_timerange"], draft.material(s["material_id"])["path"]) for s in video["segments"]
+        (s["target_timerange"], Path(draft.material(s["material_id"])["path"]).name)
+        for s in video["segments"]
     ]
     assert sorted(spans, key=lambda s: s[0]["start"]) == [
-        ({"start": 0, "duration": 2_000_000}, str(first)),
-        ({"start": 2_000_000, "duration": 2_000_000}, str(second)),
+        ({"start": 0, "duration": 2_000_000}, first.name),
+        ({"start": 2_000_000, "duration": 2_000_000}, second.name),
     ]
     (music,) = audio["segments"]
     assert music["target_timerange"] == {"start": 0, "duration": 5_000_000}
-    assert draft.material(music["material_id"])["path"] == str(tone)
+    assert draft.same_file(music["material_id"], tone)
 
 
 async def test_hostile_names_stay_inside_and_fail_on_404(

@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
+import os
+import sys
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from draftdl import __version__
-from draftdl.api import health, tasks
+from draftdl.api import drafts, health, tasks
 from draftdl.api.deps import Services, require_token, require_token_or_query
 from draftdl.api.errors import install_error_handlers
 from draftdl.aria2.process import Aria2Manager
 from draftdl.aria2.rpc import Aria2Client
 from draftdl.db.repo import Database
 from draftdl.drafts.builder import DraftBuilder, JianYingDraftBuilder
+from draftdl.drafts.location import choose_drafts_root
 from draftdl.events import sse
 from draftdl.events.bus import EventBus
 from draftdl.events.socketio import SocketGateway
@@ -35,15 +40,25 @@ def create_app(settings: Settings, builder: DraftBuilder | None = None) -> FastA
         settings.downloads_dir.mkdir(parents=True, exist_ok=True)
         db = Database(settings.db_url)
         await db.init()
+        drafts_root = await asyncio.to_thread(
+            choose_drafts_root,
+            settings.drafts_root,
+            settings.data_dir / "drafts",
+            sys.platform,
+            os.environ,
+            Path.home(),
+        )
+        log.info("drafts go to %s (%s)", drafts_root.path, drafts_root.reason)
         client = Aria2Client()
         manager = Aria2Manager(settings, client)
-        drafts = builder or JianYingDraftBuilder(settings.drafts_dir)
+        drafts = builder or JianYingDraftBuilder(drafts_root.path)
         queue = TaskQueue(settings, db, client, manager, EventBus(), drafts)
         try:
             await manager.start()
             manager.start_health_check()
             await queue.start()
-            app.state.services = gateway.services = Services(settings, db, manager, queue)
+            services = Services(settings, db, manager, queue, drafts_root)
+            app.state.services = gateway.services = services
             log.info("draftdl %s ready; data in %s", __version__, settings.data_dir.resolve())
             yield
         finally:
@@ -70,6 +85,7 @@ def create_app(settings: Settings, builder: DraftBuilder | None = None) -> FastA
     install_error_handlers(app)
     auth = [Depends(require_token)]
     app.include_router(tasks.router, dependencies=auth)
+    app.include_router(drafts.router, dependencies=auth)
     app.include_router(sse.router, dependencies=[Depends(require_token_or_query)])
     app.include_router(health.router, dependencies=auth)
     app.mount("/socket.io", gateway.asgi_app())

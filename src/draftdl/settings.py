@@ -85,10 +85,6 @@ class Settings(BaseSettings):
         return self.data_dir / "downloads"
 
     @property
-    def drafts_dir(self) -> Path:
-        return self.drafts_root or self.data_dir / "drafts"
-
-    @property
     def aria2_dir(self) -> Path:
         return self.data_dir / "aria2"
 

@@ -11,6 +11,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from draftdl.aria2.process import Aria2Manager
 from draftdl.db.repo import Database
+from draftdl.drafts.location import DraftsRoot
 from draftdl.settings import Settings
 from draftdl.tasks.queue import TaskQueue
 
@@ -21,6 +22,7 @@ class Services:
     db: Database
     manager: Aria2Manager
     queue: TaskQueue
+    drafts: DraftsRoot
 
 
 def get_services(request: Request) -> Services:

@@ -20,6 +20,7 @@ async def health(services: ServicesDep) -> dict[str, Any]:
         "status": "ok" if aria2["running"] else "degraded",
         "version": __version__,
         "aria2": aria2,
+        "drafts": {"root": str(services.drafts.path), "reason": services.drafts.reason},
         "tasks": {
             "live": len(queue.live),
             "active": queue.active_count(),

@@ -17,6 +17,7 @@ import threading
 import time
 import uuid
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeAlias
 
@@ -75,14 +76,72 @@ def _seconds(us: int) -> str:
     return f"{us / SECOND:.2f}s"
 
 
-class DraftWriter:
-    """One build: resolves files, probes media once per file, adds tracks and segments."""
+@dataclass
+class MediaEntry:
+    """One file in the draft's ``assets/`` and its ``draft_materials`` entry."""
 
-    def __init__(self, plan: DraftPlan, files: Mapping[str, str]) -> None:
+    id: str
+    final_path: str
+    kind: str  # video, photo, music (JianYing's "metetype")
+    duration: int
+    width: int
+    height: int
+    size: int
+
+    def meta(self, now_s: int) -> dict[str, Any]:
+        return {
+            "create_time": now_s,
+            "duration": self.duration,
+            "extra_info": os.path.basename(self.final_path),
+            "file_Path": self.final_path,
+            "height": self.height,
+            "id": self.id,
+            "import_time": now_s,
+            "import_time_ms": now_s * SECOND,
+            "item_source": 1,
+            "md5": "",
+            "metetype": self.kind,
+            "roughcut_time_range": {"duration": self.duration, "start": 0},
+            "sub_time_range": {"duration": -1, "start": -1},
+            "type": 0,
+            "width": self.width,
+        }
+
+
+class DraftWriter:
+    """One build: places each file in ``assets/`` (hard link, else copy), probes it once,
+    adds tracks and segments. Material paths name the draft's final folder, which the staging
+    folder becomes when it is renamed."""
+
+    def __init__(
+        self, plan: DraftPlan, files: Mapping[str, str], staging: Path, final: Path
+    ) -> None:
         self.plan = plan
         self.files = files
+        self.staging = staging
+        self.final = final
         self.materials: dict[tuple[str, str], Material] = {}
+        self.entries: dict[str, MediaEntry] = {}  # final path → entry
+        self.asset_names: dict[str, str] = {}  # source path → name in assets/
         self.track_end: dict[str, int] = {}
+
+    def place(self, source: str) -> tuple[str, str]:
+        """Puts ``source`` into the staging ``assets/``; returns (staged path, final path)."""
+        name = self.asset_names.get(source)
+        if name is None:
+            stem, ext = os.path.splitext(os.path.basename(source))
+            name, n = f"{stem}{ext}", 1
+            taken = {v.lower() for v in self.asset_names.values()}
+            while name.lower() in taken:
+                name, n = f"{stem}-{n}{ext}", n + 1
+            assets = self.staging / "assets"
+            assets.mkdir(exist_ok=True)
+            try:
+                os.link(source, assets / name)
+            except OSError:  # another file system, or no hard links there
+                shutil.copy2(source, assets / name)
+            self.asset_names[source] = name
+        return str(self.staging / "assets" / name), str(self.final / "assets" / name)
 
     def local_path(self, seg: SegmentPlan) -> str:
         assert seg.source is not None
@@ -103,10 +162,28 @@ class DraftWriter:
                     material = (
                         jy.AudioMaterial(path) if seg.kind == "audio" else jy.VideoMaterial(path)
                     )
+            if path.lower().endswith(".gif"):
+                material.duration = gif_duration(path)
+            staged, final = self.place(path)
         except Exception as exc:  # the library raises ValueError, KeyError, OSError...
             raise DraftBuildError(
                 f"material {seg.material_id!r} ({path}): cannot read it as {seg.kind}: {exc}"
             ) from exc
+        material.path = final
+        entry = self.entries.get(final)
+        if entry is None:
+            audio = isinstance(material, jy.AudioMaterial)
+            entry = self.entries[final] = MediaEntry(
+                id=str(uuid.uuid4()),
+                final_path=final,
+                kind="music" if audio else str(material.material_type),
+                duration=int(material.duration),
+                width=0 if audio else int(material.width),
+                height=0 if audio else int(material.height),
+                size=os.stat(staged).st_size,
+            )
+        if not isinstance(material, jy.AudioMaterial):
+            material.local_material_id = entry.id
         self.materials[key] = material
         return material
 
@@ -176,50 +253,110 @@ def build_draft(plan: DraftPlan, files: Mapping[str, str], root: Path) -> Path:
     """Writes the draft; returns its folder. Raises DraftBuildError with a usable message."""
     root = root.resolve()
     root.mkdir(parents=True, exist_ok=True)
-    staging = f".building-{uuid.uuid4().hex}"
+    staging_name = f".building-{uuid.uuid4().hex}"
+    staging = root / staging_name
+    final = _claim_name(root, folder_title(plan.title))
     folder = jy.DraftFolder(str(root))
     try:
         canvas = plan.canvas
-        script = folder.create_draft(staging, canvas.width, canvas.height, canvas.fps)
+        script = folder.create_draft(staging_name, canvas.width, canvas.height, canvas.fps)
         script.content["config"].update(plan.config)
         script.content["id"] = str(uuid.uuid4()).upper()
         refs = {
             t.key: script.append_track(jy.TrackSpec(jy.TrackType[t.kind], name=t.name))
             for t in plan.tracks
         }
-        DraftWriter(plan, files).add_segments(script, refs)
-        script.save()
-        final = _claim_name(root, folder_title(plan.title))
-        _write_meta(root / staging, final, script)
-        os.rename(root / staging, final)
+        writer = DraftWriter(plan, files, staging, final)
+        writer.add_segments(script, refs)
+        content = json.loads(script.dumps())
+        finish_content(content, writer.entries)
+        text = json.dumps(content, ensure_ascii=False, indent=4)
+        # Windows JianYing reads draft_content.json, macOS draft_info.json: the same bytes.
+        for name in ("draft_content.json", "draft_info.json"):
+            (staging / name).write_text(text, encoding="utf-8")
+        _write_meta(staging, final, content, writer.entries)
+        os.rename(staging, final)
     except BaseException:
-        shutil.rmtree(root / staging, ignore_errors=True)
+        shutil.rmtree(staging, ignore_errors=True)
         raise
     return final
 
 
+def finish_content(content: dict[str, Any], entries: Mapping[str, MediaEntry]) -> None:
+    """What the library leaves out or gets wrong (0.3.1): audio materials point at their
+    ``draft_materials`` entry too; text style ranges count UTF-16 units, as JianYing does (an
+    emoji is two); a text segment refers to a speed material that is never written, so
+    references to nothing are dropped."""
+    known = {
+        m["id"]
+        for items in content["materials"].values()
+        if isinstance(items, list)
+        for m in items
+        if isinstance(m, dict) and "id" in m
+    }
+    for track in content["tracks"]:
+        for seg in track["segments"]:
+            refs = seg.get("extra_material_refs")
+            if isinstance(refs, list):
+                seg["extra_material_refs"] = [r for r in refs if r in known]
+    for audio in content["materials"].get("audios", []):
+        entry = entries.get(audio.get("path", ""))
+        if entry is not None:
+            audio["local_material_id"] = entry.id
+    for text in content["materials"].get("texts", []):
+        try:
+            body = json.loads(text["content"])
+        except (KeyError, TypeError, ValueError):
+            continue
+        plain = body.get("text", "")
+        units = len(plain.encode("utf-16-le")) // 2
+        for style in body.get("styles", []):
+            if style.get("range") == [0, len(plain)]:
+                style["range"] = [0, units]
+        text["content"] = json.dumps(body, ensure_ascii=False)
+
+
+def gif_duration(path: str) -> int:
+    """A GIF's real length in µs: the sum of its frame delays (the library multiplies the
+    first frame's delay by the frame count). Browsers treat a 0 delay as 100 ms; so do we."""
+    total_ms = 0
+    with Image.open(path) as image:
+        for index in range(getattr(image, "n_frames", 1)):
+            image.seek(index)
+            delay = int(image.info.get("duration") or 0)
+            total_ms += delay if delay > 0 else 100
+    return total_ms * 1000
+
+
 def _claim_name(root: Path, title: str) -> Path:
     for _ in range(100):
-        candidate = root / f"{title}_{secrets.token_hex(3)}"
+        candidate = root / f"{title}_{secrets.token_hex(4)}"
         if not candidate.exists():
             return candidate
     raise DraftBuildError(f"could not find a free draft folder name in {root}")
 
 
-def _write_meta(staging: Path, final: Path, script: jy.ScriptFile) -> None:
+def _write_meta(
+    staging: Path, final: Path, content: dict[str, Any], entries: Mapping[str, MediaEntry]
+) -> None:
     """The library copies its template's meta as is; these fields make the draft its own."""
     meta_path = staging / "draft_meta_info.json"
     meta: dict[str, Any] = json.loads(meta_path.read_text(encoding="utf-8"))
-    now = int(time.time() * SECOND)
+    now = time.time()
+    now_us = int(now * SECOND)
     meta.update(
         draft_id=str(uuid.uuid4()).upper(),
         draft_name=final.name,
         draft_fold_path=str(final),
         draft_root_path=str(final.parent),
-        tm_draft_create=now,
-        tm_draft_modified=now,
-        tm_duration=script.duration,
+        tm_draft_create=now_us,
+        tm_draft_modified=now_us,
+        tm_duration=content["duration"],
     )
+    groups = meta.setdefault("draft_materials", [])
+    files = next((g for g in groups if g.get("type") == 0), None)
+    if files is None:
+        files = {"type": 0, "value": []}
+        groups.insert(0, files)
+    files["value"] = [e.meta(int(now)) for e in entries.values()]
     meta_path.write_text(json.dumps(meta, ensure_ascii=False, indent=4), encoding="utf-8")
-    # macOS JianYing reads draft_info.json, Windows draft_content.json: write both.
-    shutil.copyfile(staging / "draft_content.json", staging / "draft_info.json")
