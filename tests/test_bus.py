@@ -1,0 +1,47 @@
+"""The event bus: bounded per subscriber, never dropping a status change or a result."""
+
+from __future__ import annotations
+
+from draftdl.events.bus import (
+    ALL_TASKS,
+    COMPLETED,
+    PROGRESS,
+    STATUS_CHANGED,
+    EventBus,
+)
+
+
+async def test_slow_subscriber_loses_old_progress_only() -> None:
+    bus = EventBus()
+    slow = bus.subscribe("t", maxsize=8)
+    fast = bus.subscribe("t", maxsize=1000)
+    bus.publish(STATUS_CHANGED, "t", {"status": "downloading"})
+    for n in range(100):
+        bus.publish(PROGRESS, "t", {"n": n})
+    bus.publish(STATUS_CHANGED, "t", {"status": "processing"})
+    bus.publish(COMPLETED, "t", {"status": "completed"})
+    assert slow.pending() == 8 and slow.dropped == 95
+    got = [await slow.get() for _ in range(slow.pending())]
+    names = [e.name for e in got]
+    assert names[0] == STATUS_CHANGED and names[-2:] == [STATUS_CHANGED, COMPLETED]
+    progress = [e.data["n"] for e in got if e.name == PROGRESS]
+    assert progress == sorted(progress) and progress[-1] == 99  # the newest kept, in order
+    assert fast.pending() == 103  # another subscriber is not affected
+
+
+async def test_a_queue_full_of_results_still_takes_the_next_result() -> None:
+    bus = EventBus()
+    sub = bus.subscribe(ALL_TASKS, maxsize=2)
+    for n in range(5):
+        bus.publish(COMPLETED, f"t{n}", {})
+        bus.publish(PROGRESS, f"t{n}", {})  # the dashboard feed carries no progress
+    assert [(await sub.get()).task_id for _ in range(sub.pending())] == [f"t{n}" for n in range(5)]
+
+
+async def test_unsubscribe_forgets_the_subscriber() -> None:
+    bus = EventBus()
+    sub = bus.subscribe("t")
+    bus.unsubscribe(sub)
+    bus.unsubscribe(sub)
+    bus.publish(COMPLETED, "t", {})
+    assert sub.pending() == 0 and bus.subscriber_count() == 0
