@@ -158,10 +158,13 @@ async def test_restart_with_pending_and_downloading_tasks(
 ) -> None:
     settings = make_settings(data_dir, max_active_tasks=1)
     async with running_service(settings) as svc:
-        first = await svc.submit(job([fileserver.url("/slow/2M/one.bin?rate=512K")]))
+        first = await svc.submit(
+            job([fileserver.url("/slow/2M/one.bin?rate=512K")], max_download_limit="4M")
+        )
         second = await svc.submit(job([fileserver.url("/size/10K/two.bin")]))
         await svc.wait_task(first, lambda t: t["progress"]["downloaded_size"] > 0)
         assert (await svc.task(second))["status"] == "pending"
     async with running_service(make_settings(data_dir)) as svc:
+        assert svc.services.queue.live[first].max_download_limit == "4M"
         for task_id in (first, second):
             assert (await svc.wait_final(task_id))["status"] == "completed"

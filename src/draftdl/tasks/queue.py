@@ -12,14 +12,11 @@ import asyncio
 import contextlib
 import dataclasses
 import heapq
-import json
 import logging
-import secrets
 import shutil
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy.exc import OperationalError
@@ -32,9 +29,7 @@ from draftdl.drafts.builder import DraftBuilder
 from draftdl.errors import (
     Aria2Error,
     DraftBuildError,
-    FieldProblem,
     InvalidTransition,
-    RequestRejected,
     TaskNotFound,
 )
 from draftdl.events.bus import (
@@ -47,62 +42,15 @@ from draftdl.events.bus import (
     Subscription,
 )
 from draftdl.settings import Settings
-from draftdl.tasks.model import FileState, TaskState, utcnow
+from draftdl.tasks.intake import read_job
+from draftdl.tasks.model import TaskState, utcnow
 from draftdl.tasks.monitor import Monitor
-from draftdl.tasks.planner import inside, plan_files
 from draftdl.tasks.states import FileStatus, TaskStatus, can_move
-from draftdl.tasks.validation import ValidatedJob, validate_job
 
 log = logging.getLogger(__name__)
 
 ACTIVE = (TaskStatus.DOWNLOADING, TaskStatus.PROCESSING)
 CLEANUP_EVERY = 3600.0
-
-
-def new_gid() -> str:
-    """aria2 gids are 16 hex digits; we pick them so they are saved before aria2 sees them."""
-    return secrets.token_hex(8)
-
-
-def parse_job(raw: bytes, max_files: int) -> tuple[str, ValidatedJob]:
-    """Decodes and checks a body; run in a thread (a 10 MiB body takes a while)."""
-    try:
-        text = raw.decode("utf-8")
-        body = json.loads(text)
-        # "\ud800" escapes decode to text that cannot be stored or used as a name.
-        json.dumps(body, ensure_ascii=False).encode("utf-8")
-    except (UnicodeError, ValueError, RecursionError) as exc:
-        reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
-        raise RequestRejected(
-            [FieldProblem((), f"not valid JSON: {reason}", "json_invalid")]
-        ) from exc
-    try:
-        return text, validate_job(body, max_files=max_files)
-    except RequestRejected:
-        raise
-    except Exception as exc:  # a check we did not foresee must still answer 422, not 500
-        log.exception("unexpected error while checking a job")
-        raise RequestRejected(
-            [FieldProblem((), f"could not read the job: {exc!r}", "value_error")]
-        ) from exc
-
-
-def plan_task_files(job: ValidatedJob, folder: Path) -> list[FileState]:
-    return [
-        FileState(
-            idx=i,
-            url=planned.url,
-            file_name=planned.file_name,
-            file_path=str(inside(folder, planned.file_name)),
-            gid=new_gid(),
-        )
-        for i, planned in enumerate(plan_files(job.urls))
-    ]
-
-
-def read_job(raw: bytes, max_files: int, folder: Path) -> tuple[str, ValidatedJob, list[FileState]]:
-    text, job = parse_job(raw, max_files)
-    return text, job, plan_task_files(job, folder)
 
 
 class TaskQueue:
@@ -186,6 +134,8 @@ class TaskQueue:
     async def _recover(self) -> None:
         for task in await self.db.load_unfinished():
             self.live[task.id] = task
+            limit = task.request.get("max_download_limit")  # checked when it was accepted
+            task.max_download_limit = str(limit).strip() if limit not in (None, "") else None
             if task.status is TaskStatus.PENDING:
                 heapq.heappush(self._pending, (-task.priority, task.seq, task.id))
             elif task.status is TaskStatus.DOWNLOADING:
@@ -476,6 +426,3 @@ class TaskQueue:
         if removed:
             log.info("cleaned up %d tasks older than %d days", len(removed), days)
         return removed
-
-
-__all__ = ["TaskQueue", "new_gid", "parse_job"]

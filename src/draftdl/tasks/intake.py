@@ -1,0 +1,61 @@
+"""Intake: a submitted body becomes a checked job and its planned files, off the event loop."""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+from pathlib import Path
+
+from draftdl.errors import FieldProblem, RequestRejected
+from draftdl.tasks.model import FileState
+from draftdl.tasks.planner import inside, plan_files
+from draftdl.tasks.validation import ValidatedJob, validate_job
+
+log = logging.getLogger(__name__)
+
+
+def new_gid() -> str:
+    """aria2 gids are 16 hex digits; we pick them so they are saved before aria2 sees them."""
+    return secrets.token_hex(8)
+
+
+def parse_job(raw: bytes, max_files: int) -> tuple[str, ValidatedJob]:
+    """Decodes and checks a body; run in a thread (a 10 MiB body takes a while)."""
+    try:
+        text = raw.decode("utf-8")
+        body = json.loads(text)
+        # "\ud800" escapes decode to text that cannot be stored or used as a name.
+        json.dumps(body, ensure_ascii=False).encode("utf-8")
+    except (UnicodeError, ValueError, RecursionError) as exc:
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+        raise RequestRejected(
+            [FieldProblem((), f"not valid JSON: {reason}", "json_invalid")]
+        ) from exc
+    try:
+        return text, validate_job(body, max_files=max_files)
+    except RequestRejected:
+        raise
+    except Exception as exc:  # a check we did not foresee must still answer 422, not 500
+        log.exception("unexpected error while checking a job")
+        raise RequestRejected(
+            [FieldProblem((), f"could not read the job: {exc!r}", "value_error")]
+        ) from exc
+
+
+def plan_task_files(job: ValidatedJob, folder: Path) -> list[FileState]:
+    return [
+        FileState(
+            idx=i,
+            url=planned.url,
+            file_name=planned.file_name,
+            file_path=str(inside(folder, planned.file_name)),
+            gid=new_gid(),
+        )
+        for i, planned in enumerate(plan_files(job.urls))
+    ]
+
+
+def read_job(raw: bytes, max_files: int, folder: Path) -> tuple[str, ValidatedJob, list[FileState]]:
+    text, job = parse_job(raw, max_files)
+    return text, job, plan_task_files(job, folder)
