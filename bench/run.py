@@ -444,7 +444,8 @@ def check_draft(wl: Workload, view: Json, downloads: Path) -> str | None:
     """What is wrong with a completed task's draft, or None when it is what the job asked for.
 
     Pictures: one video track holding N segments laid end to end, every video material a file
-    in the task's own download dir. Otherwise: a draft without any segment.
+    in the draft's own ``assets/`` that is the task's download of that name (same size).
+    Otherwise: a draft without any segment.
     """
     draft_path = dig(view, "draft_path")
     if not isinstance(draft_path, str) or not draft_path:
@@ -473,14 +474,17 @@ def check_draft(wl: Workload, view: Json, downloads: Path) -> str | None:
         if spans != [(i * step, step) for i in range(n)]:
             return f"segments not end to end at {PIC_SECONDS:g} s each: {spans[:3]}..."
         mats = {m["id"]: m for m in content["materials"]["videos"]}
-        root = downloads.resolve()
+        assets = folder.resolve() / "assets"
         for seg in segs:
             mat = mats.get(seg["material_id"])
             if mat is None:
                 return f"segment {seg.get('id')} names a missing material"
             path = Path(mat["path"])
-            if not path.is_file() or not path.resolve().is_relative_to(root):
-                return f"material path {path} is not a file under {root}"
+            if not path.is_file() or path.resolve().parent != assets:
+                return f"material path {path} is not a file in {assets}"
+            download = downloads / path.name
+            if not download.is_file() or download.stat().st_size != path.stat().st_size:
+                return f"material {path.name} is not the task's download {download}"
         if len({mats[seg["material_id"]]["path"] for seg in segs}) != n:
             return "segments do not use N distinct files"
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
@@ -1400,7 +1404,11 @@ def print_table(rows: list[Json]) -> None:
             if res and res["error"]:
                 print(f"\n{row['workload']} {side} ERROR: {res['error']}")
             if res and res["notes"]:
-                print(f"{row['workload']} {side} notes: {'; '.join(res['notes'])}")
+                notes = res["notes"]
+                shown = "; ".join(notes[:3]) + (
+                    f"; (+{len(notes) - 3} more)" if len(notes) > 3 else ""
+                )
+                print(f"{row['workload']} {side} notes: {shown}")
         d = row["draftdl"] or {}
         if d.get("draft_step_max_s") is not None:
             print(
