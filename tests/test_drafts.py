@@ -292,3 +292,58 @@ async def test_request_and_file_map_are_kept_for_a_rebuild(
     assert again is not None
     check_draft(again, service.services.drafts.path)
     shutil.rmtree(again)
+
+
+@pytest.mark.parametrize("speed", [0.7, 2.4, 2.6, 3.1, 3.4, 7.3])
+def test_default_length_at_any_speed_fits_the_media(tmp_path: Path, speed: float) -> None:
+    body = local_job(
+        [{"type": "clip", "data": {"speed": speed}}, {"type": "tone", "data": {"speed": speed}}]
+    )
+    draft = check_draft(build_draft(plan_of(body), {}, tmp_path), tmp_path)
+    (clip,) = draft.track("video")["segments"]
+    assert abs(clip["target_timerange"]["duration"] - CLIP_US / speed) <= 1
+
+
+def test_rules_of_one_type_add_up_and_start_less_items_follow_the_latest_end() -> None:
+    body = local_job(
+        [
+            {"type": "clip", "data": {"start": 5, "duration": 1}},
+            {"type": "dup", "data": {"start": 0, "duration": 1}},
+        ]
+    )
+    body["ruleGroup"]["rules"] += [
+        {"type": "dup", "material_ids": ["portrait"]},
+        {"type": "dup", "material_ids": ["clip"]},
+    ]
+    plan = plan_of(body)
+    assert [(s.material_id, s.start) for s in plan.segments] == [
+        ("clip", 5_000_000),
+        ("portrait", 0),
+        ("clip", 1_000_000),
+    ]
+    later = local_job(
+        [
+            {"type": "clip", "data": {"start": 5, "duration": 5}},
+            {"type": "portrait", "data": {"start": 0, "duration": 2}},
+            {"type": "clip", "data": {"duration": 1}},
+        ]
+    )
+    assert plan_of(later).segments[2].start == 10_000_000
+
+
+async def test_submit_refuses_zero_length_and_hidden_overlaps(service: Service) -> None:
+    async def paths(body: dict[str, Any]) -> set[str]:
+        resp = await service.http.post("/api/tasks/submit", json=body)
+        assert resp.status_code == 422, resp.text
+        return {p["path"] for p in resp.json()["detail"]}
+
+    tiny = local_job([{"type": "photo", "data": {"start": 0, "duration": 1e-7}}])
+    assert await paths(tiny) == {"testData.items[0].data.duration"}
+    hidden = local_job(
+        [
+            {"type": "clip", "data": {"start": 0, "duration": 2}},
+            {"type": "photo", "data": {"duration": 1}},
+            {"type": "portrait", "data": {"start": 2.5, "duration": 1}},
+        ]
+    )
+    assert await paths(hidden) == {"testData.items[2]"}

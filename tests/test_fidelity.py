@@ -142,3 +142,17 @@ def test_text_ranges_count_utf16_units(tmp_path: Path) -> None:
     (seg,) = draft.track("text")["segments"]
     content = json.loads(draft.material(seg["material_id"])["content"])
     assert content["styles"][0]["range"] == [0, 10]  # 8 characters; each emoji is 2 units
+
+
+def test_stale_staging_folders_are_removed(tmp_path: Path) -> None:
+    import os
+
+    from draftdl.drafts.location import remove_stale_builds
+
+    old, fresh, draft = (tmp_path / n for n in (".building-old", ".building-new", "Mine_1"))
+    for folder in (old, fresh, draft):
+        (folder / "assets").mkdir(parents=True)
+    os.utime(old, (0, 0))
+    os.utime(draft, (0, 0))
+    assert remove_stale_builds(tmp_path) == 1
+    assert not old.exists() and fresh.exists() and draft.exists()

@@ -21,7 +21,7 @@ from draftdl.aria2.process import Aria2Manager
 from draftdl.aria2.rpc import Aria2Client
 from draftdl.db.repo import Database
 from draftdl.drafts.builder import DraftBuilder, JianYingDraftBuilder
-from draftdl.drafts.location import choose_drafts_root
+from draftdl.drafts.location import choose_drafts_root, remove_stale_builds
 from draftdl.events import sse
 from draftdl.events.bus import EventBus
 from draftdl.events.socketio import SocketGateway
@@ -49,6 +49,8 @@ def create_app(settings: Settings, builder: DraftBuilder | None = None) -> FastA
             Path.home(),
         )
         log.info("drafts go to %s (%s)", drafts_root.path, drafts_root.reason)
+        if stale := await asyncio.to_thread(remove_stale_builds, drafts_root.path):
+            log.warning("removed %d unfinished draft folders left by an earlier run", stale)
         client = Aria2Client()
         manager = Aria2Manager(settings, client)
         drafts = builder or JianYingDraftBuilder(drafts_root.path)

@@ -42,8 +42,12 @@ class ApiClient:
     def events(self, task_id: str) -> Iterator[tuple[str, dict[str, Any]]]:
         """The task's SSE stream as (event, data) until it closes after the final event."""
         try:
+            # The server sends a heartbeat every 15 s: 45 s of silence means it is gone.
             with connect_sse(
-                self.http, "GET", f"/api/tasks/{task_id}/progress/stream", timeout=None
+                self.http,
+                "GET",
+                f"/api/tasks/{task_id}/progress/stream",
+                timeout=httpx.Timeout(10.0, read=45.0),
             ) as source:
                 if source.response.status_code >= 400:
                     source.response.read()

@@ -81,7 +81,7 @@ def submit(
         "POST", "/api/tasks/submit", content=raw, headers={"Content-Type": "application/json"}
     )
     console = Console()
-    console.print(f"task {answer['task_id']} accepted ({answer['total_files']} files)")
+    click.echo(f"task {answer['task_id']} accepted ({answer['total_files']} files)")
     if follow:
         ctx.exit(report(watch(api, answer["task_id"], console), console))
 
@@ -113,19 +113,29 @@ def list_cmd(
     if status:
         params["status"] = status
     page = _api(ctx, server, token).request("GET", "/api/tasks", params=params)
-    table = Table("task", "status", "progress", "files", "created", box=None)
-    for t in page["tasks"]:
-        p = t["progress"]
-        table.add_row(
+    rows = [
+        (
             t["task_id"],
             t["status"],
-            f"{p['progress_percent']:.1f}%",
-            f"{p['completed_files']}/{p['total_files']}",
+            f"{t['progress']['progress_percent']:.1f}%",
+            f"{t['progress']['completed_files']}/{t['progress']['total_files']}",
             (t["created_at"] or "")[:19].replace("T", " "),
         )
+        for t in page["tasks"]
+    ]
     console = Console()
-    console.print(table)
-    console.print(f"{len(page['tasks'])} of {page['total']} tasks", highlight=False)
+    if console.is_terminal:
+        table = Table(box=None)
+        table.add_column("task", no_wrap=True)  # ids are copied into watch and cancel
+        for column in ("status", "progress", "files", "created"):
+            table.add_column(column, no_wrap=True)
+        for row in rows:
+            table.add_row(*row)
+        console.print(table)
+    else:  # for scripts: one tab-separated line per task, never cut
+        for row in rows:
+            click.echo("\t".join(row))
+    click.echo(f"{len(rows)} of {page['total']} tasks")
 
 
 @cli.command()
@@ -135,7 +145,7 @@ def list_cmd(
 def cancel(ctx: click.Context, task_id: str, server: str, token: str | None) -> None:
     """Cancel a task; its record is kept."""
     answer = _api(ctx, server, token).request("POST", f"/api/tasks/{task_id}/cancel")
-    Console().print(answer["message"], highlight=False)
+    click.echo(answer["message"])
 
 
 @cli.command()

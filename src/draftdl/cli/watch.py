@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import click
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -107,7 +108,7 @@ def watch(api: ApiClient, task_id: str, console: Console) -> dict[str, Any]:
                 continue
             last = now
             if "progress" in task:
-                console.print(progress_line(task["status"], task["progress"]), highlight=False)
+                click.echo(progress_line(task["status"], task["progress"]))
             if name in ("task_completed", "task_failed", "task_cancelled"):
                 break
     final: dict[str, Any] = api.request("GET", f"/api/tasks/{task_id}")
@@ -115,16 +116,17 @@ def watch(api: ApiClient, task_id: str, console: Console) -> dict[str, Any]:
 
 
 def report(final: dict[str, Any], console: Console) -> int:
-    """Prints the outcome; the exit code is 0 only for a completed task."""
+    """Prints the outcome on one unwrapped line (scripts read it); the exit code is 0 only
+    for a completed task."""
     status = final["status"]
     if status == "completed":
-        console.print(f"completed: draft at {final.get('draft_path') or '(none)'}", highlight=False)
+        click.echo(f"completed: draft at {final.get('draft_path') or '(none)'}")
         return 0
     if status == "failed":
-        console.print(f"failed: {final.get('error_message')}", highlight=False)
+        click.echo(f"failed: {final.get('error_message')}")
         return 1
     if status == "cancelled":
-        console.print("cancelled", highlight=False)
+        click.echo("cancelled")
         return 2
-    console.print(f"{status}: {final.get('message') or ''}", highlight=False)
+    click.echo(f"{status}: {final.get('message') or ''}")
     return 4

@@ -30,7 +30,11 @@ class JianYingDraftBuilder:
         self.root = root
 
     async def build(self, task: TaskState) -> str | None:
-        body = json.loads(task.request_json)
+        folder = await asyncio.to_thread(self._build, task.request_json, task.file_map())
+        return str(folder)
+
+    def _build(self, request_json: str, files: dict[str, str]) -> Path:
+        body = json.loads(request_json)
         problems: list[FieldProblem] = []
         known = {
             str(m["id"]): (m, category)
@@ -39,9 +43,8 @@ class JianYingDraftBuilder:
         }
         plan = plan_draft(body, known, problems)
         if problems:  # the request was checked at submit; this guards older stored tasks
-            raise DraftBuildError("; ".join(f"{p.path}: {p.msg}" for p in problems))
-        folder = await asyncio.to_thread(build_draft, plan, task.file_map(), self.root)
-        return str(folder)
+            raise DraftBuildError("; ".join(f"{p.path}: {p.msg}" for p in problems[:5]))
+        return build_draft(plan, files, self.root)
 
 
 class NoDraftBuilder:

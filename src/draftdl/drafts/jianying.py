@@ -9,6 +9,7 @@ and renamed when complete: a failed build leaves nothing in ``drafts_root``.
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import secrets
@@ -199,24 +200,29 @@ class DraftWriter:
                     f"material {seg.material_id!r} on track {seg.track!r}: {exc}"
                 ) from exc
 
+    def _ends(self, track: str, end: int) -> None:
+        self.track_end[track] = max(self.track_end.get(track, 0), end)
+
     def segment(self, seg: SegmentPlan) -> Any:
         start = seg.start if seg.start is not None else self.track_end.get(seg.track, 0)
         if seg.kind == "text":
             assert seg.text is not None and seg.duration is not None
-            self.track_end[seg.track] = start + seg.duration
+            self._ends(seg.track, start + seg.duration)
             return jy.TextSegment(seg.text, jy.Timerange(start, seg.duration))
         material = self.material(seg)
         speed = seg.speed or 1.0
         is_still = isinstance(material, jy.VideoMaterial) and material.material_type == "photo"
         duration = seg.duration
+        available = material.duration - seg.source_start
         if duration is None:
             if is_still:
                 duration = 3 * SECOND
-            else:
-                available = material.duration - seg.source_start
-                duration = round((seg.source_duration or available) / speed)
+            else:  # floor: the played span must never outrun the media by a rounding µs
+                duration = math.floor((seg.source_duration or available) / speed)
         if not is_still:
             needed = seg.source_duration or round(duration * speed)
+            if seg.duration is None and seg.source_duration is None:
+                needed = min(needed, available)
             if seg.source_start + needed > material.duration or needed <= 0:
                 raise DraftBuildError(
                     f"material {seg.material_id!r} ({self.local_path(seg)}): the segment needs "
@@ -225,9 +231,9 @@ class DraftWriter:
                 )
         source = None
         if seg.source_duration is not None or seg.source_start:
-            source = jy.Timerange(seg.source_start, seg.source_duration or round(duration * speed))
+            source = jy.Timerange(seg.source_start, needed if not is_still else duration)
         target = jy.Timerange(start, duration)
-        self.track_end[seg.track] = start + duration
+        self._ends(seg.track, start + duration)
         if isinstance(material, jy.AudioMaterial):
             return jy.AudioSegment(
                 material,

@@ -8,8 +8,11 @@ has used it: it holds ``root_meta_info.json`` or ``.recycle_bin``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
+import shutil
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,6 +61,21 @@ def candidates(platform: str, env: Mapping[str, str], home: Path) -> list[tuple[
             (home / "Movies" / "JianyingPro" / Path(*DRAFT_DIR), "JianYing's draft folder")
         )
     return found
+
+
+def remove_stale_builds(root: Path, older_than: float = 600.0) -> int:
+    """Staging folders a killed server left behind (``drafts_root`` is often JianYing's own
+    draft folder, where a leftover would show up); fresh ones may be another build's."""
+    removed = 0
+    if not root.is_dir():
+        return 0
+    cutoff = time.time() - older_than
+    for folder in root.glob(".building-*"):
+        with contextlib.suppress(OSError):
+            if folder.is_dir() and folder.stat().st_mtime < cutoff:
+                shutil.rmtree(folder)
+                removed += 1
+    return removed
 
 
 def choose_drafts_root(

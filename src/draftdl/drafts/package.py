@@ -10,6 +10,7 @@ under it instead, which any version reads, provided the folder is unpacked exact
 from __future__ import annotations
 
 import json
+import os
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -41,10 +42,13 @@ def pack_draft(folder: Path, out: Path, root: str | None = None) -> None:
         sep = "/"
         target = f"##_draftpath_placeholder_{meta['draft_id']}_##/"
         meta.update(draft_root_path="", draft_fold_path="")
-    server_prefix = str(folder) + "/"
+    # A Windows server writes its paths with "\\", a POSIX one with "/": both are the server's.
+    prefixes = {str(folder) + os.sep, folder.as_posix() + "/"}
 
     def fix(data: Any) -> Any:
-        fixed = _rewrite(data, server_prefix, target)
+        fixed = data
+        for prefix in prefixes:
+            fixed = _rewrite(fixed, prefix, target)
         if sep == "\\":  # assets/x → assets\\x after the root, as Windows writes them
             fixed = _rewrite(fixed, target + "assets/", target + "assets\\")
         return fixed

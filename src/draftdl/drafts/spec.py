@@ -7,6 +7,7 @@ microseconds pyJianYingDraft counts in.
 
 from __future__ import annotations
 
+import collections
 import itertools
 import math
 import os
@@ -189,7 +190,8 @@ def plan_draft(
     for rule in group.get("rules") or []:
         if isinstance(rule, dict) and isinstance(rule.get("type"), str):
             ids = rule.get("material_ids") or []
-            rules.setdefault(rule["type"], [str(m) for m in ids if str(m) in materials])
+            # Two rules of one type: their materials add up, in order.
+            rules.setdefault(rule["type"], []).extend(str(m) for m in ids if str(m) in materials)
 
     test_data = body.get("testData") if isinstance(body.get("testData"), dict) else {}
     assert isinstance(test_data, dict)
@@ -199,6 +201,9 @@ def plan_draft(
 
     items = test_data.get("items") if isinstance(test_data.get("items"), list) else []
     assert isinstance(items, list)
+    # The latest end on each track, while every segment on it has known times (else None):
+    # an item without a start goes there, and can then be checked for overlaps too.
+    track_end: dict[str, int | None] = {}
     for i, item in enumerate(items):
         if not isinstance(item, dict) or item.get("type") not in rules:
             continue  # reported by the job's own checks
@@ -210,14 +215,18 @@ def plan_draft(
             continue
         # Several materials in one rule play one after another from the item's start.
         next_start: int | None = times["start"]
-        for mid in rules[item["type"]]:
+        for position, mid in enumerate(rules[item["type"]]):
             material, category = materials[mid]
             kind = material_kind(material, category)
             track_key = data.get("track")
             if track_key is not None:
                 track_key = str(track_key)
                 if has_tracks and track_key not in declared:
-                    known = ", ".join(declared) or "none"
+                    ids = list(declared)
+                    known = ", ".join(ids[:10]) + (
+                        f" and {len(ids) - 10} more" if len(ids) > 10 else ""
+                    )
+                    known = known or "none"
                     problems.append(
                         FieldProblem(
                             (*loc, "data", "track"),
@@ -274,6 +283,8 @@ def plan_draft(
                 raw = data.get("text") or material.get("text") or material.get("name") or mid
                 text = str(raw)
             start = next_start
+            if position == 0 and start is None:
+                start = track_end.get(track_key, 0)
             duration = times["duration"]
             if duration is None and kind == "photo":
                 duration = round(DEFAULT_PICTURE_SECONDS * SECOND)
@@ -299,6 +310,9 @@ def plan_draft(
             )
             plan.segments.append(segment)
             next_start = None if start is None or duration is None else start + duration
+            if track_end.get(track_key, 0) is not None:
+                end = track_end.get(track_key) or 0
+                track_end[track_key] = None if next_start is None else max(end, next_start)
     _check_overlaps(plan, problems)
     return plan
 
@@ -338,8 +352,8 @@ def _plan_tracks(plan: DraftPlan, tracks: Any, problems: list[FieldProblem]) -> 
             (absolute if absolute is not None else float(i), relative or 0.0, i,
              TrackPlan(str(key), kind, name))
         )  # fmt: skip
-    keys = [e[3].key for e in entries]
-    for key in {k for k in keys if keys.count(k) > 1}:
+    counts = collections.Counter(e[3].key for e in entries)
+    for key in (k for k, n in counts.items() if n > 1):
         problems.append(FieldProblem(("testData", "tracks"), f"track id {key!r} is used twice"))
     entries.sort(key=lambda e: (e[0], e[1], e[2]))
     plan.tracks.extend(e[3] for e in entries)
@@ -364,6 +378,11 @@ def _read_times(
             ok = False
             continue
         out[key] = round(number * SECOND)
+        if key.endswith("duration") and out[key] < 1:
+            problems.append(
+                FieldProblem((*loc, key), "must be at least one microsecond", "value_error.time")
+            )
+            ok = False
     for key, default, low in (("volume", 1.0, 0.0), ("scale", 1.0, 0.0), ("speed", None, 0.0)):
         value = data.get(key)
         if value is None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -83,7 +84,7 @@ class SocketGateway:
             await self.sio.emit("subscribe_error", {"task_id": task_id, "error": str(exc)}, to=sid)
             return
         await self.sio.emit("subscribed", {"task_id": task_id, "task": feed.snapshot}, to=sid)
-        self._start(sid, task_id, self._forward_feed(sid, feed))
+        self._start(sid, task_id, self._forward_feed(sid, feed), feed.close)
 
     async def _unsubscribe(self, sid: str, data: Any) -> None:
         task_id = str(data.get("task_id", "")) if isinstance(data, dict) else ""
@@ -97,15 +98,18 @@ class SocketGateway:
         services = self._queue_ready()
         sub = services.queue.subscribe(ALL_TASKS)
         await self.sio.emit("subscribed", {"task_id": ALL_TASKS, "task": None}, to=sid)
-        self._start(sid, ALL_TASKS, self._forward_all(sid, sub))
+        self._start(
+            sid, ALL_TASKS, self._forward_all(sid, sub), lambda: services.queue.unsubscribe(sub)
+        )
 
     async def _unsubscribe_all(self, sid: str, data: Any = None) -> None:
         await self._unsubscribe(sid, {"task_id": ALL_TASKS})
 
-    def _start(self, sid: str, key: str, coro: Any) -> None:
+    def _start(self, sid: str, key: str, coro: Any, release: Callable[[], None]) -> None:
         feeds = self._forwarders.get(sid)
-        if feeds is None:  # disconnected meanwhile
+        if feeds is None:  # disconnected meanwhile: the forwarder never runs its finally
             coro.close()
+            release()
             return
         old = feeds.pop(key, None)
         if old is not None:
