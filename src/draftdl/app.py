@@ -43,7 +43,7 @@ def create_app(settings: Settings, builder: DraftBuilder | None = None) -> FastA
         drafts_root = await asyncio.to_thread(
             choose_drafts_root,
             settings.drafts_root,
-            settings.data_dir / "drafts",
+            settings.data_dir.resolve() / "drafts",
             sys.platform,
             os.environ,
             Path.home(),
