@@ -104,3 +104,16 @@ async def test_cleanup_removes_old_finished_tasks(service: Service, fileserver: 
     assert await service.services.queue.cleanup_old_tasks(days=0) == [task_id]
     assert not folder.exists()
     assert (await service.http.get(f"/api/tasks/{task_id}")).status_code == 404
+
+
+async def test_a_busy_database_answers_503(
+    service: Service, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    async def locked(*args: object, **kwargs: object) -> None:
+        raise OperationalError("INSERT", {}, Exception("database is locked"))
+
+    monkeypatch.setattr(service.services.db, "load_task", locked)
+    resp = await service.http.get("/api/tasks/some-id")
+    assert resp.status_code == 503 and "database" in resp.json()["detail"]
