@@ -67,6 +67,7 @@ def make_settings(data_dir: Path, **overrides: Any) -> Settings:
         "flush_interval": 0.3,
         "health_check_interval": 0.5,
         "cleanup_days": 0,
+        "shutdown_grace": 1.0,
         **overrides,
     }
     return Settings(**values)

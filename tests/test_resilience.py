@@ -168,3 +168,26 @@ async def test_restart_with_pending_and_downloading_tasks(
         assert svc.services.queue.live[first].max_download_limit == "4M"
         for task_id in (first, second):
             assert (await svc.wait_final(task_id))["status"] == "completed"
+
+
+class SlowBuilder:
+    def __init__(self) -> None:
+        self.entered = asyncio.Event()
+
+    async def build(self, task: TaskState) -> str | None:
+        self.entered.set()
+        await asyncio.sleep(0.3)
+        return "/drafts/finished-during-shutdown"
+
+
+async def test_a_build_running_at_shutdown_is_finished_and_recorded(
+    data_dir: Path, fileserver: FileServer
+) -> None:
+    builder = SlowBuilder()
+    async with running_service(make_settings(data_dir), builder) as svc:
+        task_id = await svc.submit(job([fileserver.url("/size/2K/s.bin")]))
+        await asyncio.wait_for(builder.entered.wait(), 20)
+    async with running_service(make_settings(data_dir), SlowBuilder()) as svc:
+        stored = await svc.services.db.load_task(task_id)
+        assert stored is not None and stored.status.value == "completed"
+        assert stored.draft_path == "/drafts/finished-during-shutdown"

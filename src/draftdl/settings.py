@@ -53,6 +53,7 @@ class Settings(BaseSettings):
     max_retries: int = Field(3, ge=0)
     max_overall_download_limit: str = "0"
     cleanup_days: int = Field(7, ge=0)
+    shutdown_grace: float = Field(30.0, ge=0, description="seconds for running builds at stop")
     max_files_per_task: int = Field(10_000, ge=1)
     max_request_bytes: int = Field(10 * 1024 * 1024, ge=1024)
 

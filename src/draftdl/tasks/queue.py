@@ -94,8 +94,14 @@ class TaskQueue:
         self._accepting = True
         self._wake_scheduler.set()
 
-    async def stop(self, grace: float = 5.0) -> None:
-        """Stops taking work, lets running builds finish briefly, saves progress."""
+    async def stop(self) -> None:
+        """Stops taking work, lets running builds finish, saves progress.
+
+        A build runs in a thread that cannot be interrupted: cancelling it would only lose its
+        result while the thread still puts the folder in place, so builds get
+        ``shutdown_grace`` seconds to finish and record themselves.
+        """
+        grace = self.settings.shutdown_grace
         self._accepting = False
         for loop in self._loops:
             loop.cancel()
