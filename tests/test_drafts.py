@@ -14,7 +14,6 @@ from draftcheck import check_draft
 from draftdl.drafts.jianying import build_draft
 from draftdl.drafts.spec import DraftPlan, plan_draft
 from draftdl.errors import DraftBuildError, FieldProblem
-from draftdl.tasks.validation import iter_materials
 from fileserver import FileServer
 from servers import Service, load_example
 
@@ -23,9 +22,8 @@ CLIP_US, TONE_US, PORTRAIT_US = 4_000_000, 6_034_000, 2_000_000
 
 
 def plan_of(body: dict[str, Any]) -> DraftPlan:
-    known = {str(m["id"]): (m, c) for _, m, c in iter_materials(body.get("materials", []))}
     problems: list[FieldProblem] = []
-    plan = plan_draft(body, known, problems)
+    plan = plan_draft(body, problems)
     assert problems == []
     return plan
 

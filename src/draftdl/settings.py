@@ -5,7 +5,6 @@ from __future__ import annotations
 import ipaddress
 import os
 from pathlib import Path
-from typing import Any
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import (
@@ -94,7 +93,3 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite+aiosqlite:///{(self.data_dir / 'tasks.db').resolve()}"
-
-    def public_dict(self) -> dict[str, Any]:
-        """Settings fit to show: secrets stay out."""
-        return self.model_dump(mode="json", exclude={"api_token", "aria2_rpc_secret"})

@@ -24,7 +24,6 @@ from draftdl.errors import Aria2RPCError, Aria2Unavailable
 log = logging.getLogger(__name__)
 
 ADD_URI = "aria2.addUri"
-REMOVE = "aria2.remove"
 FORCE_REMOVE = "aria2.forceRemove"
 REMOVE_RESULT = "aria2.removeDownloadResult"
 TELL_STATUS = "aria2.tellStatus"
@@ -33,9 +32,7 @@ TELL_WAITING = "aria2.tellWaiting"
 TELL_STOPPED = "aria2.tellStopped"
 GET_VERSION = "aria2.getVersion"
 SHUTDOWN = "aria2.shutdown"
-FORCE_SHUTDOWN = "aria2.forceShutdown"
 SAVE_SESSION = "aria2.saveSession"
-CHANGE_GLOBAL = "aria2.changeGlobalOption"
 CHANGE_OPTION = "aria2.changeOption"
 MULTICALL = "system.multicall"
 

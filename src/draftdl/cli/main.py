@@ -83,7 +83,7 @@ def submit(
     console = Console()
     click.echo(f"task {answer['task_id']} accepted ({answer['total_files']} files)")
     if follow:
-        ctx.exit(report(watch(api, answer["task_id"], console), console))
+        ctx.exit(report(watch(api, answer["task_id"], console)))
 
 
 @cli.command("watch")
@@ -93,7 +93,7 @@ def submit(
 def watch_cmd(ctx: click.Context, task_id: str, server: str, token: str | None) -> None:
     """Follow a task with progress bars until it ends; exit 0 only if it completed."""
     console = Console()
-    ctx.exit(report(watch(_api(ctx, server, token), task_id, console), console))
+    ctx.exit(report(watch(_api(ctx, server, token), task_id, console)))
 
 
 @cli.command("list")

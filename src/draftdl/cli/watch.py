@@ -19,7 +19,7 @@ from rich.progress import (
 
 from draftdl.cli.client import ApiClient
 
-FINAL = {"completed", "failed", "cancelled"}
+FINAL_EVENTS = ("task_completed", "task_failed", "task_cancelled")
 PLAIN_EVERY = 2.0  # seconds between progress lines when not on a terminal
 
 
@@ -97,7 +97,7 @@ def watch(api: ApiClient, task_id: str, console: Console) -> dict[str, Any]:
                 task = data.get("task", data)
                 if "progress" in task:
                     bars.update(task["status"], task["progress"], task.get("files") or [])
-                if name in ("task_completed", "task_failed", "task_cancelled"):
+                if name in FINAL_EVENTS:
                     break
     else:
         last = 0.0
@@ -109,13 +109,13 @@ def watch(api: ApiClient, task_id: str, console: Console) -> dict[str, Any]:
             last = now
             if "progress" in task:
                 click.echo(progress_line(task["status"], task["progress"]))
-            if name in ("task_completed", "task_failed", "task_cancelled"):
+            if name in FINAL_EVENTS:
                 break
     final: dict[str, Any] = api.request("GET", f"/api/tasks/{task_id}")
     return final
 
 
-def report(final: dict[str, Any], console: Console) -> int:
+def report(final: dict[str, Any]) -> int:
     """Prints the outcome on one unwrapped line (scripts read it); the exit code is 0 only
     for a completed task."""
     status = final["status"]

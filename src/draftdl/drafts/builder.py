@@ -11,7 +11,6 @@ from draftdl.drafts.jianying import build_draft
 from draftdl.drafts.spec import plan_draft
 from draftdl.errors import DraftBuildError, FieldProblem
 from draftdl.tasks.model import TaskState
-from draftdl.tasks.validation import iter_materials
 
 
 class DraftBuilder(Protocol):
@@ -36,19 +35,7 @@ class JianYingDraftBuilder:
     def _build(self, request_json: str, files: dict[str, str]) -> Path:
         body = json.loads(request_json)
         problems: list[FieldProblem] = []
-        known = {
-            str(m["id"]): (m, category)
-            for _, m, category in iter_materials(body.get("materials", []))
-            if isinstance(m, dict) and "id" in m
-        }
-        plan = plan_draft(body, known, problems)
+        plan = plan_draft(body, problems)
         if problems:  # the request was checked at submit; this guards older stored tasks
             raise DraftBuildError("; ".join(f"{p.path}: {p.msg}" for p in problems[:5]))
         return build_draft(plan, files, self.root)
-
-
-class NoDraftBuilder:
-    """Downloads only: a task whose files are all down completes without a draft."""
-
-    async def build(self, task: TaskState) -> str | None:
-        return None

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import re
 import secrets
 import shutil
 import threading
@@ -27,10 +26,10 @@ from PIL import Image
 
 from draftdl.drafts.spec import SECOND, DraftPlan, SegmentPlan
 from draftdl.errors import DraftBuildError
+from draftdl.tasks.planner import UNSAFE
 
 # Process-wide on purpose: the library it guards keeps process-wide state.
 PROBE_LOCK = threading.Lock()
-UNSAFE = re.compile(r'[<>:"/\\|?*\x00-\x1f\x7f]')
 MAX_TITLE = 40
 PICTURE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp"})
 PHOTO_DURATION = 10_800_000_000  # what the library gives a photo: 3 h, in µs

@@ -166,15 +166,30 @@ def material_kind(material: dict[str, Any], category: str | None) -> str | None:
     return None
 
 
-def plan_draft(
-    body: dict[str, Any],
-    materials: dict[str, tuple[dict[str, Any], str | None]],
-    problems: list[FieldProblem],
-) -> DraftPlan:
-    """Reads tracks and items into segments; appends what is wrong to ``problems``.
+def iter_materials(materials: Any) -> list[tuple[Loc, Any, str | None]]:
+    """Both accepted shapes, as (loc, material, category) — a list, or lists by category."""
+    if isinstance(materials, list):
+        return [(("materials", i), m, None) for i, m in enumerate(materials)]
+    if isinstance(materials, dict):
+        out: list[tuple[Loc, Any, str | None]] = []
+        for category, items in materials.items():
+            if isinstance(items, list):
+                out += [(("materials", category, i), m, category) for i, m in enumerate(items)]
+        return out
+    return []
 
-    ``materials`` maps material id → (material, category) for the materials that exist.
-    """
+
+def materials_by_id(materials: Any) -> dict[str, tuple[dict[str, Any], str | None]]:
+    return {
+        str(m["id"]): (m, category)
+        for _, m, category in iter_materials(materials)
+        if isinstance(m, dict) and m.get("id") is not None
+    }
+
+
+def plan_draft(body: dict[str, Any], problems: list[FieldProblem]) -> DraftPlan:
+    """Reads tracks and items into segments; appends what is wrong to ``problems``."""
+    materials = materials_by_id(body.get("materials", []))
     group = body.get("ruleGroup") if isinstance(body.get("ruleGroup"), dict) else {}
     assert isinstance(group, dict)
     title = str(group.get("title") or group.get("id") or "draft")
@@ -248,12 +263,8 @@ def plan_draft(
                 )
                 break
             wanted = TRACK_OF_KIND[kind]
-            if track_key is None:
-                track_key = f"{wanted}"
-                if track_key not in declared:
-                    declared[track_key] = TrackPlan(track_key, wanted, track_key)
-                    plan.tracks.append(declared[track_key])
-            elif track_key not in declared:
+            track_key = track_key or wanted  # else a track of the segment's own kind
+            if track_key not in declared:
                 declared[track_key] = TrackPlan(track_key, wanted, track_key)
                 plan.tracks.append(declared[track_key])
             track = declared[track_key]
@@ -302,7 +313,7 @@ def plan_draft(
                 duration=duration,
                 source_start=times["source_start"] or 0,
                 source_duration=times["source_duration"],
-                speed=times["speed_raw"],
+                speed=times["speed"],
                 volume=times["volume"],
                 scale=times["scale"],
                 x=times["x"],
@@ -405,7 +416,6 @@ def _read_times(
     if out.get("speed") is not None and not 0.1 <= out["speed"] <= 100:
         problems.append(FieldProblem((*loc, "speed"), "speed must be from 0.1 to 100"))
         ok = False
-    out["speed_raw"] = out.get("speed")
     return out if ok else None
 
 

@@ -146,14 +146,13 @@ class Monitor:
         async with self.rpc_lock:
             if task.status is not TaskStatus.DOWNLOADING or task.id not in self.tasks:
                 return  # cancelled or failed while waiting for the lock
-            for f in files:  # from now on a read that lacks them means "add again"
-                f.handed_at = self._reads
             await self._add_locked([(task, f) for f in files])
 
     async def _add_locked(self, pairs: Sequence[tuple[TaskState, FileState]]) -> None:
+        for _, f in pairs:  # from now on a read that lacks it means "add again" (even when
+            f.handed_at = self._reads  # this call fails half-way: aria2 may have it)
         results = await self.client.add_batch_downloads([self._request(t, f) for t, f in pairs])
         for (task, f), result in zip(pairs, results, strict=True):
-            f.handed_at = self._reads
             f.attempts += 1
             f.download_speed = 0
             if isinstance(result, Aria2RPCError):
@@ -170,7 +169,11 @@ class Monitor:
         The stop is sent under the lock, so an add already on its way lands first and is
         stopped too; waiting for aria2 to let go of them happens outside it.
         """
-        gids = [f.gid for f in task.files if f.status is not FileStatus.COMPLETE]
+        gids = [
+            f.gid
+            for f in task.files
+            if f.status is not FileStatus.COMPLETE and f.handed_at is not None  # aria2 saw it
+        ]
         if not gids:
             return
         with contextlib.suppress(Aria2Error):

@@ -65,7 +65,6 @@ class TaskQueue:
     ) -> None:
         self.settings = settings
         self.db = db
-        self.client = client
         self.manager = manager
         self.bus = bus
         self.builder = builder
@@ -225,8 +224,7 @@ class TaskQueue:
         if not await self._transition(task, TaskStatus.CANCELLED, message="cancelled by the user"):
             raise InvalidTransition(f"task {task_id} is already {task.status.value}")
         self.monitor.untrack(task)
-        if any(f.handed_at is not None for f in task.files):
-            await self.monitor.remove_downloads(task)
+        await self.monitor.remove_downloads(task)
         return task
 
     def subscribe(self, task_id: str) -> Subscription:

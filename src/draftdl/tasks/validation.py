@@ -12,17 +12,14 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from draftdl.drafts.spec import plan_draft
+from draftdl.drafts.spec import CATEGORY_TYPE, SOURCE_KEYS, Loc, iter_materials, plan_draft
 from draftdl.errors import FieldProblem, RequestRejected
 
-URL_KEYS = ("path", "media_path", "material_url")
 RAW_CONTAINERS = ("raw_materials", "raw_segments", "extra_materials", "segment_styles")
 SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*)://")
 SPEED = re.compile(r"^(\d{1,12})([KkMm]?)$")
 MAX_SPEED = 10 * 1024**3  # bytes/s: beyond any link, and what aria2 accepts
 MAX_DEPTH = 32
-
-Loc = tuple[str | int, ...]
 
 
 @dataclass(frozen=True)
@@ -39,25 +36,8 @@ class ValidatedJob:
     urls: list[UrlRef] = field(default_factory=list)
 
 
-def iter_materials(materials: Any) -> list[tuple[Loc, Any, str | None]]:
-    """Both accepted shapes, as (loc, material, category) — a list, or lists by category."""
-    if isinstance(materials, list):
-        return [(("materials", i), m, None) for i, m in enumerate(materials)]
-    if isinstance(materials, dict):
-        out: list[tuple[Loc, Any, str | None]] = []
-        for category, items in materials.items():
-            if isinstance(items, list):
-                out += [(("materials", category, i), m, category) for i, m in enumerate(items)]
-        return out
-    return []
-
-
-CATEGORY_KIND = {"videos": "video", "audios": "audio", "images": "photo", "texts": "text"}
-
-
 class _Checker:
-    def __init__(self, max_files: int) -> None:
-        self.max_files = max_files
+    def __init__(self) -> None:
         self.problems: list[FieldProblem] = []
         self.urls: list[UrlRef] = []
 
@@ -103,7 +83,7 @@ class _Checker:
             return
         if isinstance(node, dict):
             for key, value in node.items():
-                if key in URL_KEYS and isinstance(value, str):
+                if key in SOURCE_KEYS and isinstance(value, str):
                     kind = node.get("type") if isinstance(node.get("type"), str) else None
                     self.source((*loc, key), value, kind, local_must_exist=False)
                 elif isinstance(value, dict | list):
@@ -128,7 +108,7 @@ def _is_int(value: Any) -> bool:
 
 def validate_job(body: Any, *, max_files: int) -> ValidatedJob:
     """Raises ``RequestRejected`` listing every problem; returns what the planner needs."""
-    c = _Checker(max_files)
+    c = _Checker()
     job = ValidatedJob()
     if not isinstance(body, dict):
         raise RequestRejected([FieldProblem((), "the body must be a JSON object", "type_error")])
@@ -166,8 +146,8 @@ def validate_job(body: Any, *, max_files: int) -> ValidatedJob:
         if mtype is not None and not isinstance(mtype, str):
             c.fail((*loc, "type"), "must be a string (video, photo, audio, text, ...)")
             mtype = None
-        kind = mtype or CATEGORY_KIND.get(category or "")
-        for key in URL_KEYS:
+        kind = mtype or CATEGORY_TYPE.get(category or "")
+        for key in SOURCE_KEYS:
             c.source((*loc, key), material.get(key), kind, local_must_exist=True)
 
     rule_types: set[str] = set()
@@ -233,12 +213,7 @@ def validate_job(body: Any, *, max_files: int) -> ValidatedJob:
             )
 
     if not c.problems:
-        known = {
-            str(m["id"]): (m, category)
-            for _, m, category in iter_materials(materials)
-            if isinstance(m, dict)
-        }
-        plan_draft(body, known, c.problems)
+        plan_draft(body, c.problems)
 
     distinct = len({ref.url for ref in c.urls})
     if distinct > max_files:
