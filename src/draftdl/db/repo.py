@@ -29,6 +29,7 @@ def _to_state(row: TaskRow, with_files: bool = True) -> TaskState:
         draft_path=row.draft_path,
         completed_at=row.completed_at,
         progress_percent=row.progress_percent,
+        max_download_limit=row.max_download_limit,
     )
     if not with_files:
         return task
@@ -94,6 +95,7 @@ class Database:
                     seq=task.seq,
                     status=task.status.value,
                     priority=task.priority,
+                    max_download_limit=task.max_download_limit,
                     request_json=task.request_json,
                     message=task.message,
                     error_message=task.error_message,

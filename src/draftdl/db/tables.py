@@ -19,6 +19,7 @@ class TaskRow(Base):
     seq: Mapped[int] = mapped_column(Integer, index=True)
     status: Mapped[str] = mapped_column(String(16), index=True)
     priority: Mapped[int] = mapped_column(Integer, default=0)
+    max_download_limit: Mapped[str | None] = mapped_column(String(32), default=None)
     request_json: Mapped[str] = mapped_column(Text)
     message: Mapped[str | None] = mapped_column(Text, default=None)
     error_message: Mapped[str | None] = mapped_column(Text, default=None)

@@ -123,6 +123,7 @@ class DraftWriter:
         self.materials: dict[tuple[str, str], Material] = {}
         self.entries: dict[str, MediaEntry] = {}  # final path → entry
         self.asset_names: dict[str, str] = {}  # source path → name in assets/
+        self._taken: set[str] = set()  # those names, lower-cased
         self.track_end: dict[str, int] = {}
 
     def place(self, source: str) -> tuple[str, str]:
@@ -131,9 +132,9 @@ class DraftWriter:
         if name is None:
             stem, ext = os.path.splitext(os.path.basename(source))
             name, n = f"{stem}{ext}", 1
-            taken = {v.lower() for v in self.asset_names.values()}
-            while name.lower() in taken:
+            while name.lower() in self._taken:
                 name, n = f"{stem}-{n}{ext}", n + 1
+            self._taken.add(name.lower())
             assets = self.staging / "assets"
             assets.mkdir(exist_ok=True)
             try:

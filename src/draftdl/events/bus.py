@@ -1,7 +1,9 @@
 """EventBus: per-task fan-out with bounded queues.
 
-A slow subscriber never blocks the publisher or grows memory without bound: when its queue is
-full, its oldest progress event is dropped, never a status or final event.
+A slow subscriber never blocks the publisher: when its queue is full, its oldest progress
+event is dropped, never a status or final event. Progress is bounded by ``maxsize``; status
+and final events are few per task, and a subscriber that has gone away is unsubscribed by its
+transport.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ COMPLETED = "task_completed"
 FAILED = "task_failed"
 CANCELLED = "task_cancelled"
 FINAL_EVENTS = frozenset({COMPLETED, FAILED, CANCELLED})
+FINAL_EVENT_OF = {"completed": COMPLETED, "failed": FAILED, "cancelled": CANCELLED}  # by status
 ALL_TASKS = "*"
 
 
@@ -89,6 +92,9 @@ class EventBus:
         if name != PROGRESS:
             for sub in self._subs.get(ALL_TASKS, ()):
                 sub.push(event)
+
+    def has_subscribers(self, task_id: str) -> bool:
+        return bool(self._subs.get(task_id))
 
     def subscriber_count(self) -> int:
         return sum(len(s) for s in self._subs.values())

@@ -6,10 +6,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
-from draftdl.events.bus import CANCELLED, COMPLETED, FAILED, FINAL_EVENTS, Event, Subscription
+from draftdl.events.bus import FINAL_EVENT_OF, Event, Subscription
 from draftdl.tasks.queue import TaskQueue
-
-FINAL_EVENT_OF = {"completed": COMPLETED, "failed": FAILED, "cancelled": CANCELLED}
 
 
 class TaskFeed:
@@ -41,7 +39,7 @@ class TaskFeed:
         while True:
             event = await self.sub.get()
             yield event
-            if event.name in FINAL_EVENTS:
+            if event.final:
                 return
 
     def close(self) -> None:

@@ -1,4 +1,5 @@
-"""SSE: ``GET /api/tasks/{id}/progress/stream`` with the same named events as Socket.IO."""
+"""SSE: ``GET /api/tasks/{id}/progress/stream``: Socket.IO's event names and payloads, except
+that the snapshot comes as ``task_subscribed`` (Socket.IO's answer is ``subscribed``)."""
 
 from __future__ import annotations
 

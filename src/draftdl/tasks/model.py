@@ -136,6 +136,20 @@ class TaskState:
             "eta_seconds": eta,
         }
 
+    def event(self, files_limit: int = 0) -> dict[str, Any]:
+        """What a pushed event carries; the files only for tasks small enough to send often."""
+        out: dict[str, Any] = {
+            "status": self.status.value,
+            "message": self.message,
+            "progress": self.progress(),
+            "draft_path": self.draft_path,
+            "error_message": self.error_message,
+            "updated_at": _iso(self.updated_at),
+        }
+        if 0 < len(self.files) <= files_limit:
+            out["files"] = [f.view() for f in self.files]
+        return out
+
     def _summary(self, t: FileTotals) -> dict[str, Any]:
         return {
             "total_files": t.total,

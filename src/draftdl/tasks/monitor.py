@@ -2,7 +2,8 @@
 
 A tick reads tellActive + tellWaiting + tellStopped in a single ``system.multicall`` (with
 only the keys we use); the removal of results already saved and speed-cap changes ride along
-in the same request. Its cost does not grow with the number of tasks. aria2's WebSocket
+in the same request: the number of aria2 round trips does not grow with tasks or files (the
+tick's own work is linear in the tracked files). aria2's WebSocket
 notifications wake the loop at once when a task's last file ends, so completion is noticed
 without waiting for the next tick.
 """
@@ -40,6 +41,7 @@ STOP_EVENTS = frozenset({"aria2.onDownloadError", "aria2.onDownloadStop"})
 # aria2c may be restarted under a download many times; past this many hand-overs the file
 # fails rather than loop for ever.
 MAX_HANDOVERS = 20
+EVENT_FILES = 100  # progress events list the files of tasks up to this size
 
 
 class Outcomes(Protocol):
@@ -80,6 +82,7 @@ class Monitor:
         self._published: dict[str, tuple[float, tuple[object, ...]]] = {}
         self._counted: set[str] = set()
         self._remaining: dict[str, int] = {}
+        self._failing: set[str] = set()  # tasks with a file in error
         self._last_flush = time.monotonic()
         self._last_tick_cost = 0.0
         self._runner: asyncio.Task[None] | None = None
@@ -106,6 +109,7 @@ class Monitor:
         self._published.pop(task.id, None)
         self._remaining.pop(task.id, None)
         self._caps.pop(task.id, None)
+        self._failing.discard(task.id)
         for f in task.files:
             self.by_gid.pop(f.gid, None)
             self._counted.discard(f.gid)
@@ -159,6 +163,7 @@ class Monitor:
                 f.status = FileStatus.ERROR
                 f.error_code = result.code
                 f.error_message = f"aria2 refused the download: {result.message}"
+                self._failing.add(task.id)
             else:
                 f.status = FileStatus.WAITING
             self._dirty[task.id] = task
@@ -272,13 +277,17 @@ class Monitor:
                     if f.attempts >= MAX_HANDOVERS:
                         f.status = FileStatus.ERROR
                         f.error_message = f"aria2 lost this download {f.attempts} times"
+                        self._failing.add(task.id)
                     else:
                         missing.append((task, f))
                 continue
             if self._apply(f, st):
                 self._dirty[task.id] = task
+                task.updated_at = utcnow()
                 if f.done:
                     self._count_done(task, gid)
+                elif f.status is FileStatus.ERROR:
+                    self._failing.add(task.id)
             if st.status in ("complete", "error", "removed"):
                 self._ended.append(gid)
         return missing
@@ -330,11 +339,12 @@ class Monitor:
             if task.status is not TaskStatus.DOWNLOADING:
                 self.untrack(task)
                 continue
-            if any(f.status is FileStatus.ERROR for f in task.files):
+            if task.id in self._failing:
                 self.untrack(task)
                 self.outcomes.on_download_failed(task)
                 continue
-            if all(f.status is FileStatus.COMPLETE for f in task.files):
+            # The counter says when every file was seen done; only then check them all.
+            if self._remaining.get(task.id, 1) <= 0 and all(f.done for f in task.files):
                 self.untrack(task)
                 self.outcomes.on_downloaded(task)
                 continue
@@ -351,26 +361,20 @@ class Monitor:
         self._riders += [(CHANGE_OPTION, [gid, {"max-download-limit": share}]) for gid in active]
 
     def _publish_progress(self, task: TaskState, now: float) -> None:
-        progress = task.progress()
-        signature = (progress["downloaded_size"], progress["completed_files"], task.message)
+        """At most once per ``progress_interval``, only when something moved, and only
+        worked out when someone listens (the percent is kept current by the flush)."""
         last = self._published.get(task.id)
-        if last is not None and (
-            last[1] == signature or now - last[0] < self.settings.progress_interval
-        ):
+        if last is not None and now - last[0] < self.settings.progress_interval:
+            return
+        if not self.bus.has_subscribers(task.id):
+            return
+        payload = task.event(files_limit=EVENT_FILES)
+        progress = payload["progress"]
+        signature = (progress["downloaded_size"], progress["completed_files"], task.message)
+        if last is not None and last[1] == signature:
             return
         self._published[task.id] = (now, signature)
-        task.updated_at = utcnow()
-        self.bus.publish(
-            PROGRESS,
-            task.id,
-            {
-                "status": task.status.value,
-                "message": task.message,
-                "progress": progress,
-                "files": [f.view() for f in task.files] if len(task.files) <= 100 else None,
-                "updated_at": task.updated_at.isoformat(),
-            },
-        )
+        self.bus.publish(PROGRESS, task.id, payload)
 
     async def _maybe_flush(self, force: bool = False) -> None:
         """Saves file progress; only then may aria2 forget the results it reported."""
@@ -380,6 +384,8 @@ class Monitor:
         self._last_flush = now
         dirty, self._dirty = list(self._dirty.values()), {}
         ended, self._ended = self._ended, []
+        for task in dirty:
+            task.progress()  # brings progress_percent up to date for the row
         try:
             if dirty:
                 await asyncio.shield(self.db.save_progress(dirty))

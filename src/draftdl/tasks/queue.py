@@ -32,15 +32,7 @@ from draftdl.errors import (
     InvalidTransition,
     TaskNotFound,
 )
-from draftdl.events.bus import (
-    CANCELLED,
-    COMPLETED,
-    FAILED,
-    PROGRESS,
-    STATUS_CHANGED,
-    EventBus,
-    Subscription,
-)
+from draftdl.events.bus import FINAL_EVENT_OF, PROGRESS, STATUS_CHANGED, EventBus, Subscription
 from draftdl.settings import Settings
 from draftdl.tasks.intake import read_job
 from draftdl.tasks.model import TaskState, utcnow
@@ -139,8 +131,6 @@ class TaskQueue:
     async def _recover(self) -> None:
         for task in await self.db.load_unfinished():
             self.live[task.id] = task
-            limit = task.request.get("max_download_limit")  # checked when it was accepted
-            task.max_download_limit = str(limit).strip() if limit not in (None, "") else None
             if task.status is TaskStatus.PENDING:
                 heapq.heappush(self._pending, (-task.priority, task.seq, task.id))
             elif task.status is TaskStatus.DOWNLOADING:
@@ -189,7 +179,7 @@ class TaskQueue:
         heapq.heappush(self._pending, (-task.priority, task.seq, task.id))
         self._wake_scheduler.set()
         log.info("accepted task %s: %d files, priority %d", task.id, len(task.files), task.priority)
-        self.bus.publish(STATUS_CHANGED, task.id, self._status_payload(task))
+        self.bus.publish(STATUS_CHANGED, task.id, task.event())
 
     @staticmethod
     async def _write(write: Callable[..., Awaitable[None]], *args: Any, **kwargs: Any) -> None:
@@ -280,16 +270,7 @@ class TaskQueue:
             return
         task.message = message
         task.updated_at = utcnow()
-        self.bus.publish(
-            PROGRESS,
-            task.id,
-            {
-                "status": task.status.value,
-                "message": message,
-                "progress": task.progress(),
-                "updated_at": task.updated_at.isoformat(),
-            },
-        )
+        self.bus.publish(PROGRESS, task.id, task.event())
 
     async def _start_downloads(self, task: TaskState) -> None:
         if not await self._transition(task, TaskStatus.DOWNLOADING, message="downloading"):
@@ -380,30 +361,17 @@ class TaskQueue:
             task.progress_percent = saved.progress_percent
             elapsed = (task.updated_at - task.created_at).total_seconds()
             log.info("%8.2fs → task %s %s → %s", elapsed, task.id, src.value, dst.value)
-            self.bus.publish(STATUS_CHANGED, task.id, self._status_payload(task))
-            if dst is TaskStatus.COMPLETED:
-                self.bus.publish(COMPLETED, task.id, self._status_payload(task))
-            elif dst is TaskStatus.FAILED:
-                self.bus.publish(FAILED, task.id, self._status_payload(task))
-            elif dst is TaskStatus.CANCELLED:
-                self.bus.publish(CANCELLED, task.id, self._status_payload(task))
+            payload = task.event()
+            self.bus.publish(STATUS_CHANGED, task.id, payload)
+            final = FINAL_EVENT_OF.get(dst.value)
+            if final is not None:
+                self.bus.publish(final, task.id, payload)
             if dst.final:
                 self.live.pop(task.id, None)
                 self._wake_scheduler.set()
             elif dst in ACTIVE:
                 self._wake_scheduler.set()
             return True
-
-    @staticmethod
-    def _status_payload(task: TaskState) -> dict[str, Any]:
-        return {
-            "status": task.status.value,
-            "message": task.message,
-            "progress": task.progress(),
-            "draft_path": task.draft_path,
-            "error_message": task.error_message,
-            "updated_at": task.updated_at.isoformat(),
-        }
 
     # -- clean-up -------------------------------------------------------------------------
 
@@ -418,7 +386,7 @@ class TaskQueue:
     async def cleanup_old_tasks(self, days: int) -> list[str]:
         """Removes finished tasks older than ``days`` and their downloads."""
         removed = await self.db.cleanup_old_tasks(days)
-        root = self.settings.downloads_dir.resolve()
+        root = self.downloads
 
         def remove_folders() -> None:
             for task_id in removed:
