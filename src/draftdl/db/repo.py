@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
 
@@ -141,19 +142,26 @@ class Database:
             if with_files and task.files:
                 await self._write_files(s, [task])
 
-    async def save_progress(self, tasks: list[TaskState]) -> None:
-        """One transaction for every live task's file progress."""
-        if not tasks:
+    async def save_progress(self, changed: Mapping[str, tuple[TaskState, set[int]]]) -> None:
+        """One transaction for the live tasks' progress: each task row, and only the file
+        rows that changed (a 10,000-file task with 5 active files writes 5)."""
+        if not changed:
             return
         async with self.sessions.begin() as s:
             await s.execute(
                 update(TaskRow),
                 [
                     {"id": t.id, "progress_percent": t.progress_percent, "updated_at": t.updated_at}
-                    for t in tasks
+                    for t, _ in changed.values()
                 ],
             )
-            await self._write_files(s, tasks)
+            params = [
+                {"task_id": t.id, "idx": idx, **_file_values(t.files[idx])}
+                for t, indexes in changed.values()
+                for idx in sorted(indexes)
+            ]
+            if params:
+                await s.execute(update(FileRow), params)
 
     @staticmethod
     async def _write_files(s: AsyncSession, tasks: list[TaskState]) -> None:

@@ -78,7 +78,7 @@ class Monitor:
         self._ended: list[str] = []  # results not saved yet: aria2 must keep them
         self._riders: list[Call] = []  # calls for the next tick's request
         self._caps: dict[str, frozenset[str]] = {}  # task → active gids its cap is spread on
-        self._dirty: dict[str, TaskState] = {}
+        self._dirty: dict[str, tuple[TaskState, set[int]]] = {}  # changed files, by task
         self._published: dict[str, tuple[float, tuple[object, ...]]] = {}
         self._counted: set[str] = set()
         self._remaining: dict[str, int] = {}
@@ -126,6 +126,11 @@ class Monitor:
     def wake(self) -> None:
         self._wake.set()
 
+    def _touch(self, task: TaskState, f: FileState) -> None:
+        """Marks a file's row for the next flush."""
+        self._dirty.setdefault(task.id, (task, set()))[1].add(f.idx)
+        task.updated_at = utcnow()
+
     def _request(self, task: TaskState, f: FileState) -> AddRequest:
         return AddRequest(
             gid=f.gid,
@@ -166,7 +171,7 @@ class Monitor:
                 self._failing.add(task.id)
             else:
                 f.status = FileStatus.WAITING
-            self._dirty[task.id] = task
+            self._touch(task, f)
 
     async def remove_downloads(self, task: TaskState) -> None:
         """Stops and forgets a task's downloads in aria2 (cancel, failure).
@@ -282,8 +287,7 @@ class Monitor:
                         missing.append((task, f))
                 continue
             if self._apply(f, st):
-                self._dirty[task.id] = task
-                task.updated_at = utcnow()
+                self._touch(task, f)
                 if f.done:
                     self._count_done(task, gid)
                 elif f.status is FileStatus.ERROR:
@@ -382,17 +386,17 @@ class Monitor:
         if not force and now - self._last_flush < self.settings.flush_interval:
             return
         self._last_flush = now
-        dirty, self._dirty = list(self._dirty.values()), {}
+        dirty, self._dirty = self._dirty, {}
         ended, self._ended = self._ended, []
-        for task in dirty:
+        for task, _ in dirty.values():
             task.progress()  # brings progress_percent up to date for the row
         try:
             if dirty:
                 await asyncio.shield(self.db.save_progress(dirty))
         except SQLAlchemyError:
             log.exception("could not save progress; will try again")
-            for task in dirty:
-                self._dirty.setdefault(task.id, task)
+            for task_id, (task, indexes) in dirty.items():
+                self._dirty.setdefault(task_id, (task, set()))[1].update(indexes)
             self._ended = ended + self._ended
             return
         self._purge += ended
