@@ -53,6 +53,19 @@ def _to_state(row: TaskRow, with_files: bool = True) -> TaskState:
     return task
 
 
+def _task_values(task: TaskState) -> dict[str, object]:
+    """The columns a transition may change."""
+    return {
+        "status": task.status.value,
+        "message": task.message,
+        "error_message": task.error_message,
+        "draft_path": task.draft_path,
+        "progress_percent": task.progress_percent,
+        "updated_at": task.updated_at,
+        "completed_at": task.completed_at,
+    }
+
+
 def _file_values(f: FileState) -> dict[str, object]:
     return {
         "status": f.status.value,
@@ -94,17 +107,11 @@ class Database:
                 insert(TaskRow).values(
                     id=task.id,
                     seq=task.seq,
-                    status=task.status.value,
                     priority=task.priority,
                     max_download_limit=task.max_download_limit,
                     request_json=task.request_json,
-                    message=task.message,
-                    error_message=task.error_message,
-                    draft_path=task.draft_path,
-                    progress_percent=task.progress_percent,
                     created_at=task.created_at,
-                    updated_at=task.updated_at,
-                    completed_at=task.completed_at,
+                    **_task_values(task),
                 )
             )
             if task.files:
@@ -127,17 +134,7 @@ class Database:
         """Writes a task's status and results (and its files' progress) in one transaction."""
         async with self.sessions.begin() as s:
             await s.execute(
-                update(TaskRow)
-                .where(TaskRow.id == task.id)
-                .values(
-                    status=task.status.value,
-                    message=task.message,
-                    error_message=task.error_message,
-                    draft_path=task.draft_path,
-                    progress_percent=task.progress_percent,
-                    updated_at=task.updated_at,
-                    completed_at=task.completed_at,
-                )
+                update(TaskRow).where(TaskRow.id == task.id).values(**_task_values(task))
             )
             if with_files and task.files:
                 await self._write_files(s, [task])

@@ -234,25 +234,18 @@ class DraftWriter:
             source = jy.Timerange(seg.source_start, needed if not is_still else duration)
         target = jy.Timerange(start, duration)
         self._ends(seg.track, start + duration)
+        # With a source range the library derives the speed from the two lengths.
+        timing = {
+            "source_timerange": source,
+            "speed": seg.speed if source is None else None,
+            "volume": seg.volume,
+        }
         if isinstance(material, jy.AudioMaterial):
-            return jy.AudioSegment(
-                material,
-                target,
-                source_timerange=source,
-                speed=seg.speed if source is None else None,
-                volume=seg.volume,
-            )
+            return jy.AudioSegment(material, target, **timing)
         clip = jy.ClipSettings(
             scale_x=seg.scale, scale_y=seg.scale, transform_x=seg.x, transform_y=seg.y
         )
-        return jy.VideoSegment(
-            material,
-            target,
-            source_timerange=source,
-            speed=seg.speed if source is None else None,
-            volume=seg.volume,
-            clip_settings=clip,
-        )
+        return jy.VideoSegment(material, target, clip_settings=clip, **timing)
 
 
 def build_draft(plan: DraftPlan, files: Mapping[str, str], root: Path) -> Path:
