@@ -58,6 +58,22 @@ class Settings(BaseSettings):
 
     api_token: SecretStr | None = None
     cors_origins: list[str] = Field(default_factory=list)
+    allowed_hosts: list[str] = Field(
+        default_factory=list,
+        description="Host names the API answers to besides the loopback names; '*' for any",
+    )
+    local_media_roots: list[Path] = Field(
+        default_factory=list,
+        description="Folders whose files a job may name by local path (default: none)",
+    )
+    url_deny_networks: list[str] = Field(
+        default_factory=list,
+        description="CIDRs that submitted URLs may not reach (checked on the resolved address)",
+    )
+    lowest_speed: str = Field("1K", description="a download under this rate for stall_timeout fails")
+    stall_timeout: float = Field(60.0, gt=0)
+    min_free_space: str = Field("256M", description="below this, tasks wait and health degrades")
+    reconcile_interval: float = Field(30.0, gt=0, description="how often stranded tasks are sought")
     log_level: str = "info"
 
     @classmethod

@@ -27,7 +27,7 @@ from draftdl.events.bus import PROGRESS, EventBus
 from draftdl.settings import Settings
 from draftdl.tasks.model import FileState, TaskState, utcnow
 from draftdl.tasks.states import FileStatus, TaskStatus
-from draftdl.tasks.validation import speed_bytes
+from draftdl.units import speed_bytes
 
 log = logging.getLogger(__name__)
 

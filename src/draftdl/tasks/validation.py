@@ -14,11 +14,10 @@ from urllib.parse import urlsplit
 
 from draftdl.drafts.spec import CATEGORY_TYPE, SOURCE_KEYS, Loc, iter_materials, plan_draft
 from draftdl.errors import FieldProblem, RequestRejected
+from draftdl.units import parse_speed
 
 RAW_CONTAINERS = ("raw_materials", "raw_segments", "extra_materials", "segment_styles")
 SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*)://")
-SPEED = re.compile(r"^(\d{1,12})([KkMm]?)$")
-MAX_SPEED = 10 * 1024**3  # bytes/s: beyond any link, and what aria2 accepts
 MAX_DEPTH = 32
 
 
@@ -91,15 +90,6 @@ class _Checker:
         elif isinstance(node, list):
             for i, value in enumerate(node):
                 self.walk_raw((*loc, i), value, depth + 1)
-
-
-def speed_bytes(value: str) -> int:
-    """'2M' → 2097152; a value that passed ``SPEED``."""
-    match = SPEED.match(value)
-    if match is None:
-        raise ValueError(f"not a speed: {value!r}")
-    number, unit = match.groups()
-    return int(number) * {"": 1, "k": 1024, "m": 1024**2}[unit.lower()]
 
 
 def _is_int(value: Any) -> bool:
@@ -203,14 +193,11 @@ def validate_job(body: Any, *, max_files: int) -> ValidatedJob:
     limit = body.get("max_download_limit")
     if limit is not None:
         value = str(limit).strip() if _is_int(limit) or isinstance(limit, str) else ""
-        if SPEED.match(value) and speed_bytes(value) <= MAX_SPEED:
+        try:
+            parse_speed(value)
             job.max_download_limit = value
-        else:
-            c.fail(
-                ("max_download_limit",),
-                "must be bytes per second (a whole number ≥ 0) or aria2 style like '2M' or "
-                "'500K', at most 10 GiB/s",
-            )
+        except ValueError as exc:
+            c.fail(("max_download_limit",), str(exc))
 
     if not c.problems:
         plan_draft(body, c.problems)
