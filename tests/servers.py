@@ -126,7 +126,7 @@ async def running_service(
     app = create_app(settings, builder)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://draftdl.test") as http:
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as http:
             yield Service(app, http, app.state.services)
 
 

@@ -17,6 +17,7 @@ from draftdl import __version__
 from draftdl.api import drafts, health, tasks
 from draftdl.api.deps import Services, require_token, require_token_or_query
 from draftdl.api.errors import install_error_handlers
+from draftdl.api.hosts import HostGuard
 from draftdl.aria2.process import Aria2Manager
 from draftdl.aria2.rpc import Aria2Client
 from draftdl.db.repo import Database
@@ -77,6 +78,7 @@ def create_app(settings: Settings, builder: DraftBuilder | None = None) -> FastA
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.add_middleware(HostGuard, allowed=[settings.host, *settings.allowed_hosts])
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

@@ -70,7 +70,7 @@ class Settings(BaseSettings):
         default_factory=list,
         description="CIDRs that submitted URLs may not reach (checked on the resolved address)",
     )
-    lowest_speed: str = Field("1K", description="a download under this rate for stall_timeout fails")
+    lowest_speed: str = Field("1K", description="slower than this for stall_timeout fails a file")
     stall_timeout: float = Field(60.0, gt=0)
     min_free_space: str = Field("256M", description="below this, tasks wait and health degrades")
     reconcile_interval: float = Field(30.0, gt=0, description="how often stranded tasks are sought")

@@ -46,7 +46,8 @@ class SocketGateway:
         self.services: Services | None = None
         self.sio = socketio.AsyncServer(
             async_mode="asgi",
-            cors_allowed_origins=list(settings.cors_origins),
+            # None: same origin only ([] would switch the origin check off altogether).
+            cors_allowed_origins=list(settings.cors_origins) or None,
             logger=False,
             engineio_logger=False,
         )
