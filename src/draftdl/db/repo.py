@@ -236,3 +236,8 @@ class Database:
                 await s.execute(delete(FileRow).where(FileRow.task_id.in_(ids)))
                 await s.execute(delete(TaskRow).where(TaskRow.id.in_(ids)))
         return ids
+
+    async def ping(self) -> None:
+        """One round trip (``SELECT 1``): raises when the database does not answer."""
+        async with self.engine.connect() as conn:
+            await conn.execute(select(1))
