@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from draftdl.errors import RequestRejected
+from draftdl.tasks.sources import SourcePolicy
 from draftdl.tasks.validation import validate_job
 from servers import Service, job
 
@@ -73,13 +74,16 @@ def test_missing_rule_group_and_wrong_shapes() -> None:
     assert problems([]) == {"body": "the body must be a JSON object"}
 
 
-def test_local_paths_must_exist(tmp_path: Path) -> None:
+def test_local_paths_must_exist_inside_the_allowed_folders(tmp_path: Path) -> None:
     real = tmp_path / "clip.mp4"
     real.write_bytes(b"x")
+    policy = SourcePolicy.build([tmp_path], [], [])
     body = job([str(real)])
-    assert validate_job(body, max_files=10).urls == []
+    assert validate_job(body, max_files=10, policy=policy).urls == []
     body["materials"][0]["path"] = str(tmp_path / "gone.mp4")
-    assert "does not exist" in problems(body)["materials[0].path"]
+    with pytest.raises(RequestRejected) as info:
+        validate_job(body, max_files=10, policy=policy)
+    assert "does not exist" in info.value.problems[0].msg
 
 
 def test_duplicate_material_ids_and_url_without_host() -> None:
@@ -114,4 +118,17 @@ async def test_api_answers_413_over_the_size_limit(service: Service) -> None:
     resp = await service.http.post("/api/tasks/submit", json=body)
     assert resp.status_code == 413
     assert str(limit) in resp.json()["detail"][0]["msg"]
+    assert (await service.http.get("/api/tasks")).json()["total"] == 0
+
+
+@pytest.mark.parametrize("number", ["NaN", "Infinity", "-Infinity", "1e999"])
+async def test_numbers_a_draft_cannot_hold_are_refused(service: Service, number: str) -> None:
+    text = '{"ruleGroup": {"rules": []}, "draft_config": {"config": {"x": NUMBER}}}'
+    text = text.replace("NUMBER", number)
+    resp = await service.http.post(
+        "/api/tasks/submit", content=text, headers={"Content-Type": "application/json"}
+    )
+    assert resp.status_code == 422
+    assert resp.json()["detail"][0]["type"] == "json_invalid"
+    assert "draft cannot hold it" in resp.json()["detail"][0]["msg"]
     assert (await service.http.get("/api/tasks")).json()["total"] == 0

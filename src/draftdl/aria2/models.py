@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,35 +59,93 @@ class AddRequest:
         return opts
 
 
-# aria2's exit/error codes (aria2c(1) "EXIT STATUS"), worded for a person.
-ERROR_REASONS: dict[int, str] = {
-    1: "unknown error",
-    2: "timed out",
-    3: "not found (HTTP 404)",
-    4: "not found (HTTP 404)",
-    5: "download too slow",
-    6: "network problem (connection refused, reset or cut)",
-    7: "unfinished downloads at shutdown",
-    8: "server does not support resuming",
-    9: "not enough disk space",
-    13: "file already exists",
-    15: "could not open the file",
-    16: "could not create or truncate the file",
-    17: "file I/O error",
-    18: "could not create the directory",
-    19: "name resolution failed",
-    22: "bad HTTP response (unexpected status)",
-    23: "too many redirects",
-    24: "HTTP authorization failed",
-    26: "resource too slow",
-    28: "bad request",
-    29: "server overloaded (HTTP 503)",
+@dataclass(frozen=True, slots=True)
+class Reason:
+    """Why a download failed, worded for a person, and whether trying again may help."""
+
+    text: str
+    transient: bool
+
+
+# aria2's error codes (aria2c(1) "EXIT STATUS"). aria2 folds many HTTP statuses into 22 and 29
+# (it answers 29 for 502, 503 and 504 alike), so when its message carries the status, the HTTP
+# table below decides instead: a 502 is reported as a 502.
+ERROR_CODES: dict[int, Reason] = {
+    1: Reason("unknown error", True),
+    2: Reason("timed out", True),
+    3: Reason("not found (HTTP 404)", False),
+    4: Reason("not found (HTTP 404)", False),
+    5: Reason("download too slow", True),
+    6: Reason("network problem (connection refused, reset or cut)", True),
+    7: Reason("unfinished at shutdown", True),
+    8: Reason("the server does not support resuming", True),
+    9: Reason("not enough disk space", False),
+    10: Reason("piece length differs from the control file", False),
+    11: Reason("the same file is already being downloaded", False),
+    12: Reason("the same torrent is already being downloaded", False),
+    13: Reason("the file already exists", False),
+    14: Reason("renaming the file failed", False),
+    15: Reason("could not open the file", False),
+    16: Reason("could not create or truncate the file", False),
+    17: Reason("file I/O error", False),
+    18: Reason("could not create the directory", False),
+    19: Reason("name resolution failed", True),
+    20: Reason("could not parse a metalink document", False),
+    21: Reason("FTP command failed", True),
+    22: Reason("unexpected HTTP response", True),
+    23: Reason("too many redirects", False),
+    24: Reason("authorization failed (HTTP 401)", False),
+    25: Reason("could not parse bencoded data", False),
+    26: Reason("the torrent file is corrupted", False),
+    27: Reason("bad magnet URI", False),
+    28: Reason("bad option or unexpected input", False),
+    29: Reason("the server is overloaded or down for maintenance", True),
+    30: Reason("could not parse the JSON-RPC request", False),
+    31: Reason("reserved (unused)", False),
+    32: Reason("checksum validation failed", True),
 }
+
+HTTP_STATUS: dict[int, Reason] = {
+    400: Reason("bad request", False),
+    401: Reason("authorization required", False),
+    403: Reason("forbidden", False),
+    404: Reason("not found", False),
+    405: Reason("method not allowed", False),
+    408: Reason("the server timed out waiting for the request", True),
+    410: Reason("gone", False),
+    416: Reason("range not satisfiable", False),
+    425: Reason("too early", True),
+    429: Reason("too many requests", True),
+    500: Reason("internal server error", True),
+    501: Reason("not implemented by the server", False),
+    502: Reason("bad gateway", True),
+    503: Reason("service unavailable", True),
+    504: Reason("gateway timeout", True),
+}
+
+HTTP_IN_MESSAGE = re.compile(r"status=(\d{3})\b")
+
+
+def http_status_of(message: str | None) -> int | None:
+    match = HTTP_IN_MESSAGE.search(message or "")
+    return int(match.group(1)) if match else None
+
+
+def classify(code: int | None, message: str | None) -> Reason:
+    """One place that says why a download failed: the HTTP status when aria2 names one,
+    else aria2's error code."""
+    status = http_status_of(message)
+    if status is not None:
+        known = HTTP_STATUS.get(status)
+        if known is None:  # statuses nobody lists: the class decides
+            known = Reason("server error" if status >= 500 else "refused", status >= 500)
+        return Reason(f"{known.text} (HTTP {status})", known.transient)
+    return ERROR_CODES.get(code or 0, Reason("download failed", True))
 
 
 def describe_error(code: int | None, message: str | None) -> str:
-    """A reason a person can act on, keeping aria2's own words (they carry the HTTP status)."""
-    reason = ERROR_REASONS.get(code or 0, "download failed")
+    """A reason a person can act on, keeping aria2's own words after it."""
+    reason = classify(code, message).text
     if message:
         return f"{reason}: {message}"
     return reason if code is None else f"{reason} (aria2 error {code})"

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import secrets
 from pathlib import Path
 
 from draftdl.errors import FieldProblem, RequestRejected
 from draftdl.tasks.model import FileState
 from draftdl.tasks.planner import inside, plan_files
+from draftdl.tasks.sources import SourcePolicy
 from draftdl.tasks.validation import ValidatedJob, validate_job
 
 log = logging.getLogger(__name__)
@@ -20,11 +22,24 @@ def new_gid() -> str:
     return secrets.token_hex(8)
 
 
-def parse_job(raw: bytes, max_files: int) -> tuple[str, ValidatedJob]:
+def _no_constant(name: str) -> float:
+    raise ValueError(f"{name} is not a JSON number (a draft cannot hold it)")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        raise ValueError(f"{text} is too large a number (a draft cannot hold it)")
+    return value
+
+
+def parse_job(
+    raw: bytes, max_files: int, policy: SourcePolicy | None = None
+) -> tuple[str, ValidatedJob]:
     """Decodes and checks a body; run in a thread (a 10 MiB body takes a while)."""
     try:
         text = raw.decode("utf-8")
-        body = json.loads(text)
+        body = json.loads(text, parse_constant=_no_constant, parse_float=_finite)
         # "\ud800" escapes decode to text that cannot be stored or used as a name.
         json.dumps(body, ensure_ascii=False).encode("utf-8")
     except (UnicodeError, ValueError, RecursionError) as exc:
@@ -33,7 +48,7 @@ def parse_job(raw: bytes, max_files: int) -> tuple[str, ValidatedJob]:
             [FieldProblem((), f"not valid JSON: {reason}", "json_invalid")]
         ) from exc
     try:
-        return text, validate_job(body, max_files=max_files)
+        return text, validate_job(body, max_files=max_files, policy=policy)
     except RequestRejected:
         raise
     except Exception as exc:  # a check we did not foresee must still answer 422, not 500
@@ -56,6 +71,8 @@ def plan_task_files(job: ValidatedJob, folder: Path) -> list[FileState]:
     ]
 
 
-def read_job(raw: bytes, max_files: int, folder: Path) -> tuple[str, ValidatedJob, list[FileState]]:
-    text, job = parse_job(raw, max_files)
+def read_job(
+    raw: bytes, max_files: int, folder: Path, policy: SourcePolicy | None = None
+) -> tuple[str, ValidatedJob, list[FileState]]:
+    text, job = parse_job(raw, max_files, policy)
     return text, job, plan_task_files(job, folder)

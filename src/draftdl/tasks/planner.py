@@ -62,19 +62,22 @@ def safe_name(url: str, kind: str | None) -> str:
 def plan_files(refs: list[UrlRef]) -> list[PlannedFile]:
     """Each distinct URL once, in order of first use; a numeric suffix on name collisions."""
     seen_urls: set[str] = set()
-    taken: set[str] = set()
+    taken: set[str] = set()  # case-insensitive: the folder may be copied to Windows or macOS
+    next_suffix: dict[str, int] = {}  # per base name, so 10,000 equal names stay linear
     out: list[PlannedFile] = []
     for ref in refs:
         if ref.url in seen_urls:
             continue
         seen_urls.add(ref.url)
         name = safe_name(ref.url, ref.kind)
-        stem, ext = os.path.splitext(name)
-        candidate, n = name, 1
-        # Case-insensitive: the same folder may be copied to Windows or macOS.
-        while candidate.lower() in taken:
-            candidate = f"{stem}-{n}{ext}"
-            n += 1
+        candidate, key = name, name.lower()
+        if key in taken:
+            stem, ext = os.path.splitext(name)
+            n = next_suffix.get(key, 1)
+            while candidate.lower() in taken:
+                candidate = f"{stem}-{n}{ext}"
+                n += 1
+            next_suffix[key] = n
         taken.add(candidate.lower())
         out.append(PlannedFile(ref.url, candidate))
     return out

@@ -37,6 +37,7 @@ from draftdl.settings import Settings
 from draftdl.tasks.intake import read_job
 from draftdl.tasks.model import TaskState, utcnow
 from draftdl.tasks.monitor import Monitor
+from draftdl.tasks.sources import SourcePolicy
 from draftdl.tasks.states import FileStatus, TaskStatus, can_move
 
 log = logging.getLogger(__name__)
@@ -153,7 +154,7 @@ class TaskQueue:
         task_id = str(uuid.uuid4())
         folder = self.downloads / task_id
         text, job, files = await asyncio.to_thread(
-            read_job, raw, self.settings.max_files_per_task, folder
+            read_job, raw, self.settings.max_files_per_task, folder, self.source_policy()
         )
         now = utcnow()
         self._seq += 1
@@ -172,6 +173,14 @@ class TaskQueue:
         # One step that a client hanging up cannot split: stored means queued.
         await asyncio.shield(self._accept(task))
         return task
+
+    def source_policy(self) -> SourcePolicy:
+        """What a job may name: local folders, and never this service's own ports."""
+        return SourcePolicy.build(
+            self.settings.local_media_roots,
+            (self.settings.port, self.manager.port),
+            self.settings.url_deny_networks,
+        )
 
     async def _accept(self, task: TaskState) -> None:
         await self._write(self.db.save_task, task)

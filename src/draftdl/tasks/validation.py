@@ -6,7 +6,6 @@ each with its JSON path (DESIGN §3).
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,9 +13,12 @@ from urllib.parse import urlsplit
 
 from draftdl.drafts.spec import CATEGORY_TYPE, SOURCE_KEYS, Loc, iter_materials, plan_draft
 from draftdl.errors import FieldProblem, RequestRejected
+from draftdl.tasks.sources import SourcePolicy
 from draftdl.units import parse_speed
 
 RAW_CONTAINERS = ("raw_materials", "raw_segments", "extra_materials", "segment_styles")
+DEFAULT_PORT = {"http": 80, "https": 443}
+PLACEHOLDER = "##_draftpath_placeholder"  # JianYing's own relative form, not a server path
 SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*)://")
 MAX_DEPTH = 32
 
@@ -36,16 +38,18 @@ class ValidatedJob:
 
 
 class _Checker:
-    def __init__(self) -> None:
+    def __init__(self, policy: SourcePolicy) -> None:
         self.problems: list[FieldProblem] = []
         self.urls: list[UrlRef] = []
+        self.policy = policy
 
     def fail(self, loc: Loc, msg: str, kind: str = "value_error") -> None:
         self.problems.append(FieldProblem(loc, msg, kind))
 
     def source(self, loc: Loc, value: Any, kind: str | None, local_must_exist: bool) -> None:
-        """One path-like value: an http(s) URL to download, or a local file that must exist."""
-        if value is None or value == "":
+        """One path-like value: an http(s) URL to download, or a local file under the
+        allowed folders (that must exist where the builder reads it)."""
+        if value is None or value == "" or (isinstance(value, str) and PLACEHOLDER in value):
             return
         if not isinstance(value, str):
             self.fail(loc, "must be a string (an http(s) URL or a local file path)", "type_error")
@@ -63,17 +67,22 @@ class _Checker:
                 return
             try:
                 parts = urlsplit(value)
-                host, _port = parts.hostname, parts.port  # .port raises when out of range
+                host, port = parts.hostname, parts.port  # .port raises when out of range
             except ValueError as exc:
                 self.fail(loc, f"not a valid URL: {exc}", "value_error.url")
                 return
             if not host:
                 self.fail(loc, "URL has no host", "value_error.url")
                 return
+            denied = self.policy.url_problem(host, port or DEFAULT_PORT[scheme])
+            if denied:
+                self.fail(loc, denied, "value_error.url_denied")
+                return
             self.urls.append(UrlRef(value, loc, kind))
             return
-        if local_must_exist and not os.path.isfile(value):
-            self.fail(loc, f"local file {value!r} does not exist", "value_error.path")
+        refused = self.policy.local_problem(value, must_exist=local_must_exist)
+        if refused:
+            self.fail(loc, refused, "value_error.path")
 
     def walk_raw(self, loc: Loc, node: Any, depth: int = 0) -> None:
         """URL keys anywhere inside the verbatim containers (raw_materials, ...)."""
@@ -96,9 +105,11 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def validate_job(body: Any, *, max_files: int) -> ValidatedJob:
-    """Raises ``RequestRejected`` listing every problem; returns what the planner needs."""
-    c = _Checker()
+def validate_job(body: Any, *, max_files: int, policy: SourcePolicy | None = None) -> ValidatedJob:
+    """Raises ``RequestRejected`` listing every problem; returns what the planner needs.
+
+    Without a ``policy`` no local path is accepted and no address is refused."""
+    c = _Checker(policy.fresh() if policy else SourcePolicy())
     job = ValidatedJob()
     if not isinstance(body, dict):
         raise RequestRejected([FieldProblem((), "the body must be a JSON object", "type_error")])
