@@ -8,7 +8,8 @@ DraftdlError
 │   ├── TaskNotFound
 │   └── InvalidTransition       e.g. cancelling a finished task
 ├── RequestRejected             a submitted job is invalid (422) or too large (413)
-└── DraftBuildError             the draft could not be built from the files
+├── DraftBuildError             the draft could not be built from the files
+└── SettingsError               settings are invalid (each problem names its setting and source)
 """
 
 from __future__ import annotations
@@ -78,3 +79,12 @@ class RequestRejected(DraftdlError):
 
 class DraftBuildError(DraftdlError):
     pass
+
+
+class SettingsError(DraftdlError):
+    """Raised by ``load_settings`` when settings are invalid: one line per problem, each
+    naming the setting and where its value came from."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems

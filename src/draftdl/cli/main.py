@@ -6,11 +6,10 @@ import json
 import logging
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import click
 import uvicorn
-from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
@@ -18,7 +17,8 @@ from draftdl import __version__
 from draftdl.app import create_app
 from draftdl.cli.client import ApiClient
 from draftdl.cli.watch import report, watch
-from draftdl.settings import Settings
+from draftdl.errors import SettingsError
+from draftdl.settings import LOG_LEVELS, load_settings
 from draftdl.tasks.states import TaskStatus
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -152,9 +152,12 @@ def cancel(ctx: click.Context, task_id: str, server: str, token: str | None) -> 
 @click.option("--host", help="Address to listen on (default 127.0.0.1).")
 @click.option("--port", type=int, help="Port to listen on (default 8000).")
 @click.option("--data-dir", type=click.Path(path_type=Path), help="Data folder (default ./data).")
-@click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]))
+@click.option("--log-level", type=click.Choice(LOG_LEVELS, case_sensitive=False))
 def serve(host: str | None, port: int | None, data_dir: Path | None, log_level: str | None) -> None:
-    """Run the server (aria2c is started and watched by it)."""
+    """Run the server (aria2c is started and watched by it).
+
+    Bad settings end it at once with one line on standard error and exit code 2.
+    """
     overrides: dict[str, Any] = {
         k: v
         for k, v in {
@@ -165,16 +168,16 @@ def serve(host: str | None, port: int | None, data_dir: Path | None, log_level: 
         }.items()
         if v is not None
     }
-    try:
-        settings = Settings(**overrides)
-    except ValidationError as exc:
-        raise click.ClickException(
-            "invalid settings: " + "; ".join(e["msg"] for e in exc.errors())
-        ) from exc
+    # Before the settings are read, so that their warnings (unknown names) are shown.
     logging.basicConfig(
-        level=settings.log_level.upper(),
+        level=logging.INFO,
         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
     )
+    try:
+        settings = load_settings(**overrides)
+    except SettingsError as exc:
+        _refuse("invalid settings: " + "; ".join(exc.problems))
+    logging.getLogger().setLevel(settings.log_level.upper())
     # One line per aria2 RPC would drown the transitions we do log.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     uvicorn.run(
@@ -184,6 +187,11 @@ def serve(host: str | None, port: int | None, data_dir: Path | None, log_level: 
         log_level=settings.log_level,
         lifespan="on",
     )
+
+
+def _refuse(message: str) -> NoReturn:
+    click.echo(f"draftdl: {message}", err=True)
+    raise click.exceptions.Exit(2)
 
 
 def main() -> None:
