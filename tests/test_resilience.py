@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import signal
 import socket
 import time
 from pathlib import Path
+
+import pytest
 
 from draftdl.errors import DraftBuildError
 from draftdl.tasks.model import TaskState
@@ -102,7 +105,10 @@ async def test_missing_aria2c_is_reported_and_tasks_wait(
         assert task["status"] == "completed"
 
 
-async def test_busy_rpc_port_moves_aria2_elsewhere(data_dir: Path, fileserver: FileServer) -> None:
+async def test_busy_rpc_port_moves_aria2_elsewhere(
+    data_dir: Path, fileserver: FileServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="draftdl.aria2.process")
     with socket.socket() as squatter:
         squatter.bind(("127.0.0.1", 0))
         squatter.listen()
@@ -110,6 +116,11 @@ async def test_busy_rpc_port_moves_aria2_elsewhere(data_dir: Path, fileserver: F
         async with running_service(make_settings(data_dir, aria2_rpc_port=busy)) as svc:
             manager = svc.services.manager
             assert manager.running and manager.port not in (None, busy)
+            moved = [r.getMessage() for r in caplog.records if "RPC port" in r.getMessage()]
+            assert moved == [
+                f"aria2 RPC port: asked {busy}, took {manager.port}: "
+                f"port {busy} is in use by another program"
+            ]
             task = await svc.wait_final(await svc.submit(job([fileserver.url("/size/5K/p.bin")])))
             assert task["status"] == "completed"
 

@@ -20,6 +20,7 @@ from draftdl.api.errors import install_error_handlers
 from draftdl.api.hosts import HostGuard
 from draftdl.aria2.process import Aria2Manager
 from draftdl.aria2.rpc import Aria2Client
+from draftdl.datadir import hold_data_dir
 from draftdl.db.repo import Database
 from draftdl.drafts.builder import DraftBuilder, JianYingDraftBuilder
 from draftdl.drafts.location import choose_drafts_root, remove_stale_builds
@@ -36,8 +37,7 @@ def create_app(settings: Settings, builder: DraftBuilder | None = None) -> FastA
     gateway = SocketGateway(settings)
 
     @contextlib.asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    async def run_parts(app: FastAPI) -> AsyncIterator[None]:
         settings.downloads_dir.mkdir(parents=True, exist_ok=True)
         db = Database(settings.db_url)
         await db.init()
@@ -70,6 +70,15 @@ def create_app(settings: Settings, builder: DraftBuilder | None = None) -> FastA
             await manager.stop()
             await client.aclose()
             await db.close()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        """The data folder is locked before anything in it is touched (DataDirLocked if another
+        server has it); ``draftdl serve`` hands over the lock it took in ``app.state``."""
+        taken = getattr(app.state, "data_dir_lock", None)
+        with await asyncio.to_thread(hold_data_dir, settings.data_dir, taken):
+            async with run_parts(app):
+                yield
 
     app = FastAPI(
         title="draftdl",

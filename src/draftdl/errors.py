@@ -9,7 +9,8 @@ DraftdlError
 │   └── InvalidTransition       e.g. cancelling a finished task
 ├── RequestRejected             a submitted job is invalid (422) or too large (413)
 ├── DraftBuildError             the draft could not be built from the files
-└── SettingsError               settings are invalid (each problem names its setting and source)
+├── SettingsError               settings are invalid (each problem names its setting and source)
+└── DataDirLocked               another server holds the data folder
 """
 
 from __future__ import annotations
@@ -88,3 +89,15 @@ class SettingsError(DraftdlError):
     def __init__(self, problems: list[str]) -> None:
         super().__init__("\n".join(problems))
         self.problems = problems
+
+
+class DataDirLocked(DraftdlError):
+    """Raised at start when another draftdl server holds the data folder's lock."""
+
+    def __init__(self, data_dir: str, pid: int | None) -> None:
+        holder = f"pid {pid}" if pid is not None else "pid unknown"
+        super().__init__(
+            f"the data folder {data_dir} is in use by another draftdl server ({holder})"
+        )
+        self.data_dir = data_dir
+        self.pid = pid

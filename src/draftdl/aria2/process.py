@@ -3,6 +3,10 @@
 A small state machine: STOPPED → STARTING → RUNNING, back to STARTING when it dies (restart with
 backoff), UNAVAILABLE while it cannot be started (the reason is kept for /api/health), REMOTE when
 someone else runs aria2c (``aria2_rpc_url``) and we only check that it answers.
+
+The child gets a clean environment (no API token, no other secrets; see ``aria2_environment``)
+and a 077 umask, so the session it rewrites (URLs, options) stays 0600 like the files we write.
+Its RPC port is the asked one whenever aria2c could bind it; a port that moves is logged.
 """
 
 from __future__ import annotations
@@ -17,12 +21,13 @@ import signal
 import socket
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from draftdl.aria2.locate import locate_aria2c
 from draftdl.aria2.rpc import SAVE_SESSION, Aria2Client
+from draftdl.datadir import POSIX, make_private_dir, make_private_file, narrow, write_private
 from draftdl.errors import Aria2Error, Aria2Unavailable
 from draftdl.settings import Settings
 
@@ -30,6 +35,42 @@ log = logging.getLogger(__name__)
 
 READY_TIMEOUT = 10.0
 MAX_BACKOFF = 30.0
+PORT_WAIT = 3.0  # for the port of our previous aria2c while it exits
+# aria2c rewrites its session (URLs, options) as a new file: a 077 umask keeps it 0600. The
+# umask is set by a POSIX shell that then execs aria2c (same pid): uvloop's subprocess_exec has
+# no umask argument, and changing our own umask would race with files other threads create.
+UMASK_LAUNCHER = ("/bin/sh", "-c", 'umask 077 && exec "$@"', "aria2c")
+
+# What aria2c needs from our environment; everything else (DRAFTDL_API_TOKEN, cloud keys, CI
+# tokens) stays with us. aria2 reads the proxy variables itself, so downloads keep working
+# behind a proxy (their URLs may carry proxy credentials; those are meant for aria2c).
+POSIX_ENVIRONMENT = frozenset({"PATH", "HOME", "LANG", "LANGUAGE", "TZ", "TMPDIR"})
+WINDOWS_ENVIRONMENT = frozenset(
+    {
+        "PATH",
+        "PATHEXT",
+        "SYSTEMROOT",
+        "SYSTEMDRIVE",
+        "WINDIR",
+        "COMSPEC",
+        "TEMP",
+        "TMP",
+        "USERPROFILE",
+        "HOMEDRIVE",
+        "HOMEPATH",
+        "APPDATA",
+        "LOCALAPPDATA",
+        "PROGRAMDATA",
+        "NUMBER_OF_PROCESSORS",
+        "PROCESSOR_ARCHITECTURE",
+        "LANG",
+        "TZ",
+    }
+)
+SHARED_ENVIRONMENT = frozenset(  # in either case: aria2 reads http_proxy, curl HTTP_PROXY
+    {"HTTP_PROXY", "HTTPS_PROXY", "FTP_PROXY", "ALL_PROXY", "NO_PROXY"}
+    | {"SSL_CERT_FILE", "SSL_CERT_DIR"}
+)
 
 
 class Aria2State(enum.StrEnum):
@@ -41,11 +82,25 @@ class Aria2State(enum.StrEnum):
 
 
 def port_is_free(port: int) -> bool:
+    """Whether aria2c could listen on ``port`` now, tried the way aria2 binds: with SO_REUSEADDR
+    on POSIX, so connections of an aria2c that has exited (TIME_WAIT) do not count. On Windows
+    that option would let the bind succeed over a live listener, so it is not set there."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        if POSIX:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind(("127.0.0.1", port))
         except OSError:
             return False
+    return True
+
+
+def wait_until_free(port: int, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while not port_is_free(port):
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.05)
     return True
 
 
@@ -64,16 +119,39 @@ def redact(secret: str) -> str:
 def load_or_create_secret(path: Path) -> str:
     """The RPC secret is random per install and lives in a 0600 file in the data folder."""
     if path.exists():
+        narrow(path)
         value = path.read_text(encoding="utf-8").strip()
         if value:
             return value
     value = secrets.token_hex(24)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(value)
-    os.chmod(path, 0o600)
+    write_private(path, value)
     return value
+
+
+def aria2_environment(environ: Mapping[str, str], platform: str = sys.platform) -> dict[str, str]:
+    """The variables aria2c is started with: what it needs to run, resolve and download."""
+    windows = platform == "win32"
+    keep = (WINDOWS_ENVIRONMENT if windows else POSIX_ENVIRONMENT) | SHARED_ENVIRONMENT
+    out: dict[str, str] = {}
+    for key, value in environ.items():
+        name = key.upper() if windows else key
+        if name in keep or name.upper() in SHARED_ENVIRONMENT or name.startswith("LC_"):
+            out[key] = value
+    return out
+
+
+def conf_port(conf: Path) -> int | None:
+    """The RPC port an earlier aria2c of ours was given (it may still be exiting)."""
+    try:
+        text = conf.read_text(encoding="utf-8")
+    except OSError:
+        return None
+    for line in text.splitlines():
+        key, _, value = line.partition("=")
+        if key == "rpc-listen-port" and value.isdigit():
+            return int(value)
+    return None
 
 
 def render_conf(settings: Settings, port: int, secret: str, session: Path) -> str:
@@ -87,6 +165,16 @@ def render_conf(settings: Settings, port: int, secret: str, session: Path) -> st
         "rpc-max-request-size": "16M",
         "max-concurrent-downloads": str(settings.max_concurrent_downloads),
         "max-overall-download-limit": settings.max_overall_download_limit,
+        # Only the URLs we add are downloaded: a .torrent or .metalink file is saved as it is,
+        # never followed, and nothing BitTorrent (DHT, peer exchange, local discovery) runs.
+        "follow-torrent": "false",
+        "follow-metalink": "false",
+        "enable-dht": "false",
+        "enable-dht6": "false",
+        "enable-peer-exchange": "false",
+        "bt-enable-lpd": "false",
+        # ~/.netrc holds the user's passwords for other hosts: never sent to a job's URLs.
+        "no-netrc": "true",
         "continue": "true",
         # false: a file without its control file is resumed from its length, not restarted.
         "allow-overwrite": "false",
@@ -122,6 +210,7 @@ class Aria2Manager:
         self.binary_source: str | None = None
         self.port: int | None = None
         self.restarts = 0
+        self._ours: set[int] = set()  # ports our earlier aria2c processes were given
         self._secret: str = ""
         self._proc: asyncio.subprocess.Process | None = None
         self._exit: asyncio.Task[int] | None = None
@@ -161,7 +250,7 @@ class Aria2Manager:
         return await self._start_child()
 
     def _prepare_secret(self) -> str:
-        self.dir.mkdir(parents=True, exist_ok=True)
+        make_private_dir(self.dir)
         given = self.settings.aria2_rpc_secret
         if given is not None:
             return given.get_secret_value()
@@ -191,15 +280,38 @@ class Aria2Manager:
         if found.path is None:
             self._unavailable(found.source)
             return False
+        earlier = await asyncio.to_thread(conf_port, self.dir / "aria2.conf")
+        if earlier is not None:
+            self._ours.add(earlier)
         await asyncio.to_thread(self._kill_orphan)
         for _attempt in range(3):
-            port = self.settings.aria2_rpc_port
-            if port == 0 or not port_is_free(port):
-                port = free_port()
+            port = await asyncio.to_thread(self._choose_port)
             ok = await self._spawn(found.path, port)
             if ok:
                 return True
         return False
+
+    def _choose_port(self) -> int:
+        """The asked port when aria2c can have it; after a crash, the port it had.
+
+        A port our previous aria2c was given is waited for (up to ``PORT_WAIT``) while that
+        aria2c exits. Any other port taken is logged with the reason.
+        """
+        asked, had = self.settings.aria2_rpc_port, self.port
+        reasons: list[str] = []
+        for port in dict.fromkeys(p for p in (had, asked) if p):
+            if port_is_free(port):
+                break
+            if port in self._ours and wait_until_free(port, PORT_WAIT):
+                break
+            waited = f" (waited {PORT_WAIT:.0f}s)" if port in self._ours else ""
+            reasons.append(f"port {port} is in use by another program{waited}")
+        else:
+            port = free_port()
+        if asked and port != asked:
+            why = "; ".join(reasons) if reasons else "kept the port aria2c had before the restart"
+            log.warning("aria2 RPC port: asked %s, took %s: %s", asked, port, why)
+        return port
 
     def _unavailable(self, reason: str) -> None:
         if reason != self.reason:
@@ -213,22 +325,24 @@ class Aria2Manager:
         logfile = self.dir / "aria2c.log"
 
         def write_files() -> int:
-            fd = os.open(conf, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(render_conf(self.settings, port, self._secret, session))
-            session.touch(exist_ok=True)
-            return os.open(logfile, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            write_private(conf, render_conf(self.settings, port, self._secret, session))
+            make_private_file(session)
+            fd = os.open(logfile, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            narrow(logfile)
+            return fd
 
         log_fd = await asyncio.to_thread(write_files)
         started = time.monotonic()
         try:
             proc = await asyncio.create_subprocess_exec(
+                *(UMASK_LAUNCHER if POSIX else ()),
                 binary,
                 f"--conf-path={conf}",
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=log_fd,
                 stderr=log_fd,
                 start_new_session=True,
+                env=aria2_environment(os.environ),
             )
         except OSError as exc:
             self._unavailable(f"could not run {binary}: {exc}")
@@ -238,6 +352,7 @@ class Aria2Manager:
         self._proc = proc
         self._exit = asyncio.create_task(proc.wait(), name="aria2c-exit")
         self.port = port
+        self._ours.add(port)
         self.client.set_endpoint(f"http://127.0.0.1:{port}/jsonrpc", self._secret)
         deadline = started + READY_TIMEOUT
         while time.monotonic() < deadline:
@@ -254,7 +369,7 @@ class Aria2Manager:
             self.state = Aria2State.RUNNING
             self.reason = None
             self._started_at = time.monotonic()
-            await asyncio.to_thread((self.dir / "aria2c.pid").write_text, str(proc.pid))
+            await asyncio.to_thread(write_private, self.dir / "aria2c.pid", str(proc.pid))
             log.info(
                 "%6.2fs → aria2c %s running (pid %s, port %s, secret %s)",
                 time.monotonic() - started,

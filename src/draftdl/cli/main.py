@@ -17,7 +17,8 @@ from draftdl import __version__
 from draftdl.app import create_app
 from draftdl.cli.client import ApiClient
 from draftdl.cli.watch import report, watch
-from draftdl.errors import SettingsError
+from draftdl.datadir import DataDirLock, make_private_dir
+from draftdl.errors import DataDirLocked, SettingsError
 from draftdl.settings import LOG_LEVELS, load_settings
 from draftdl.tasks.states import TaskStatus
 
@@ -156,7 +157,8 @@ def cancel(ctx: click.Context, task_id: str, server: str, token: str | None) -> 
 def serve(host: str | None, port: int | None, data_dir: Path | None, log_level: str | None) -> None:
     """Run the server (aria2c is started and watched by it).
 
-    Bad settings end it at once with one line on standard error and exit code 2.
+    Bad settings, or a data folder another server holds, end it at once with one line on
+    standard error and exit code 2.
     """
     overrides: dict[str, Any] = {
         k: v
@@ -180,13 +182,26 @@ def serve(host: str | None, port: int | None, data_dir: Path | None, log_level: 
     logging.getLogger().setLevel(settings.log_level.upper())
     # One line per aria2 RPC would drown the transitions we do log.
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level,
-        lifespan="on",
-    )
+    lock = DataDirLock(settings.data_dir)
+    try:
+        make_private_dir(settings.data_dir)
+        lock.acquire()
+    except DataDirLocked as exc:
+        _refuse(str(exc))
+    except OSError as exc:
+        _refuse(f"cannot use the data folder {settings.data_dir.resolve()}: {exc}")
+    try:
+        app = create_app(settings)
+        app.state.data_dir_lock = lock  # the lifespan uses it rather than locking again
+        uvicorn.run(
+            app,
+            host=settings.host,
+            port=settings.port,
+            log_level=settings.log_level,
+            lifespan="on",
+        )
+    finally:
+        lock.release()
 
 
 def _refuse(message: str) -> NoReturn:

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import timedelta
-from pathlib import Path
 
 from sqlalchemy import case, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import selectinload
 
-from draftdl.db.engine import make_engine
+from draftdl.db.engine import make_engine, prepare_database
 from draftdl.db.tables import Base, FileRow, TaskRow
 from draftdl.tasks.model import FileState, FileTotals, TaskState, utcnow
 from draftdl.tasks.states import FINAL, FileStatus, TaskStatus
@@ -85,10 +84,7 @@ class Database:
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
 
     async def init(self) -> None:
-        if self.url.startswith("sqlite"):
-            path = self.url.split(":///", 1)[-1]
-            if path and path != ":memory:":
-                Path(path).parent.mkdir(parents=True, exist_ok=True)
+        await prepare_database(self.url)
         async with self.engine.begin() as conn:
             await conn.run_sync(Base.metadata.create_all)
 
