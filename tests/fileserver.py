@@ -13,6 +13,8 @@ Endpoints (GET and HEAD; query strings never affect which resource is served):
   (``times=all``: every GET) drop the connection after ``B`` body bytes (default ``n // 2``).
 - ``/status/<code>/<name>``: answers ``code`` with a small text body.
 - ``/noclen/<n>/<name>``: like ``/size`` but close-delimited, without ranges.
+- ``/stall/<n>/<name>?after=B``: like ``/size`` but every GET sends ``B`` body bytes (default
+  ``n // 2``) and then nothing more, holding the connection open until the server stops.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 DEFAULT_MEDIA_DIR = Path(__file__).parent / "data" / "media"
 DEFAULT_SLOW_RATE = 256 * 1024
+STALL_HOLD = 600.0  # how long a stalled body keeps its connection open, at most
 
 _BLOCK = 64 * 1024  # unit of generated content and of non-throttled writes
 _STOP_JOIN_TIMEOUT = 2.0
@@ -291,7 +294,7 @@ class _Handler(BaseHTTPRequestHandler):
                 self._serve_media(parts[2])
             elif kind == "status" and len(parts) == 4:
                 self._serve_status(parts[2], parts[3])
-            elif kind in ("size", "slow", "cut", "noclen") and len(parts) == 4:
+            elif kind in ("size", "slow", "cut", "noclen", "stall") and len(parts) == 4:
                 self._serve_generated(kind, parts[2], parts[3], params)
             else:
                 self._send_text(404, "not found\n")
@@ -362,6 +365,9 @@ class _Handler(BaseHTTPRequestHandler):
                 gets = self._srv.owner._count_get(self._key)
                 cut = times_raw == "all" or gets <= int(times_raw)
             self._serve_sized(size, source, ctype, cut_after=after if cut else None)
+        elif kind == "stall":
+            after = _query_int(params, "after", size // 2)
+            self._serve_sized(size, source, ctype, cut_after=after, hold=True)
         else:
             self._serve_noclen(size, source, ctype)
 
@@ -375,9 +381,11 @@ class _Handler(BaseHTTPRequestHandler):
         *,
         rate: int | None = None,
         cut_after: int | None = None,
+        hold: bool = False,
         extra: dict[str, str] | None = None,
     ) -> None:
-        """Answer 200/206/416 with an exact Content-Length, then stream the body."""
+        """Answer 200/206/416 with an exact Content-Length, then stream the body; with
+        ``hold``, a body cut at ``cut_after`` stalls (the connection stays open) instead."""
         try:
             byte_range = _parse_range(self.headers.get("Range"), size)
         except _RangeNotSatisfiable:
@@ -397,6 +405,8 @@ class _Handler(BaseHTTPRequestHandler):
             return
         limit = cut_after if cut_after is not None and cut_after < end - start else None
         if not self._write_body(source(start, end), rate=rate, limit=limit):
+            if hold and limit is not None:
+                self._srv.stopping.wait(STALL_HOLD)
             self.close_connection = True
 
     def _serve_noclen(

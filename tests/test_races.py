@@ -90,7 +90,9 @@ async def test_tasks_without_downloads_respect_the_active_limit(
     local = tmp_path / "clip.mp4"
     local.write_bytes(b"x")
     builder = CountingBuilder()
-    async with running_service(make_settings(data_dir, max_active_tasks=1), builder) as svc:
+    async with running_service(
+        make_settings(data_dir, max_active_tasks=1, local_media_roots=[tmp_path]), builder
+    ) as svc:
         body = job([str(local)])
         ids = [await svc.submit(body) for _ in range(4)]
         for task_id in ids:

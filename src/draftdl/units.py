@@ -46,3 +46,13 @@ def parse_speed(value: str | int) -> int:
 def speed_bytes(value: str) -> int:
     """A stored limit ('2M', '0') in bytes/s; the value was checked when it was accepted."""
     return parse_amount(value)
+
+
+def human_size(n: int) -> str:
+    """1536 → '1.5 KiB': one family of units everywhere we print sizes."""
+    value = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if abs(value) < 1024 or unit == "GiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} GiB"

@@ -216,6 +216,13 @@ class Database:
             )
             return [_to_state(r) for r in rows]
 
+    async def unfinished_ids(self) -> set[str]:
+        async with self.sessions() as s:
+            rows = await s.scalars(
+                select(TaskRow.id).where(TaskRow.status.not_in([st.value for st in FINAL]))
+            )
+            return set(rows)
+
     async def cleanup_old_tasks(self, days: int) -> list[str]:
         """Deletes finished tasks older than ``days``; returns their ids (for their files)."""
         cutoff = utcnow() - timedelta(days=days)

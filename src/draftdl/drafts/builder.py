@@ -29,13 +29,15 @@ class JianYingDraftBuilder:
         self.root = root
 
     async def build(self, task: TaskState) -> str | None:
-        folder = await asyncio.to_thread(self._build, task.request_json, task.file_map())
+        folder = await asyncio.to_thread(
+            self._build, task.request_json, task.file_map(), task.id.replace("-", "")[:8]
+        )
         return str(folder)
 
-    def _build(self, request_json: str, files: dict[str, str]) -> Path:
+    def _build(self, request_json: str, files: dict[str, str], key: str) -> Path:
         body = json.loads(request_json)
         problems: list[FieldProblem] = []
         plan = plan_draft(body, problems)
         if problems:  # the request was checked at submit; this guards older stored tasks
             raise DraftBuildError("; ".join(f"{p.path}: {p.msg}" for p in problems[:5]))
-        return build_draft(plan, files, self.root)
+        return build_draft(plan, files, self.root, key)

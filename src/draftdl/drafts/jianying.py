@@ -24,6 +24,7 @@ from typing import Any, TypeAlias
 import pyJianYingDraft as jy
 from PIL import Image
 
+from draftdl.drafts.library_errors import explain
 from draftdl.drafts.spec import SECOND, DraftPlan, SegmentPlan
 from draftdl.errors import DraftBuildError
 from draftdl.tasks.planner import UNSAFE
@@ -168,7 +169,8 @@ class DraftWriter:
             staged, final = self.place(path)
         except Exception as exc:  # the library raises ValueError, KeyError, OSError...
             raise DraftBuildError(
-                f"material {seg.material_id!r} ({path}): cannot read it as {seg.kind}: {exc}"
+                f"material {seg.material_id!r} ({path}): cannot read it as {seg.kind}: "
+                f"{explain(exc)}"
             ) from exc
         material.path = final
         entry = self.entries.get(final)
@@ -197,7 +199,7 @@ class DraftWriter:
                 raise
             except Exception as exc:
                 raise DraftBuildError(
-                    f"material {seg.material_id!r} on track {seg.track!r}: {exc}"
+                    f"material {seg.material_id!r} on track {seg.track!r}: {explain(exc)}"
                 ) from exc
 
     def _ends(self, track: str, end: int) -> None:
@@ -248,13 +250,28 @@ class DraftWriter:
         return jy.VideoSegment(material, target, clip_settings=clip, **timing)
 
 
-def build_draft(plan: DraftPlan, files: Mapping[str, str], root: Path) -> Path:
-    """Writes the draft; returns its folder. Raises DraftBuildError with a usable message."""
+def build_draft(
+    plan: DraftPlan, files: Mapping[str, str], root: Path, key: str | None = None
+) -> Path:
+    """Writes the draft; returns its folder. Raises DraftBuildError with a usable message.
+
+    With ``key`` (the task's), the folder name is fixed: a build whose completion was never
+    recorded (a kill -9, a shutdown past its grace) left that folder whole (it is renamed
+    into place in one step), so running the build again adopts it instead of making a copy.
+    """
     root = root.resolve()
     root.mkdir(parents=True, exist_ok=True)
+    title = folder_title(plan.title)
+    if key is None:
+        final = _claim_name(root, title)
+    else:
+        final = root / f"{title}_{key}"
+        if (final / "draft_content.json").is_file() and (final / "draft_meta_info.json").is_file():
+            return final
+        if final.exists():  # not a draft of ours: never write over it
+            final = _claim_name(root, title)
     staging_name = f".building-{uuid.uuid4().hex}"
     staging = root / staging_name
-    final = _claim_name(root, folder_title(plan.title))
     folder = jy.DraftFolder(str(root))
     try:
         canvas = plan.canvas

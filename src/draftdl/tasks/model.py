@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from draftdl.tasks.states import FileStatus, TaskStatus
@@ -31,6 +31,8 @@ class FileState:
     # Not stored: the status read after which aria2 must hold this file (None: not handed
     # over yet, -1: handed to an earlier aria2c). Absent from a later read means aria2 lost it.
     handed_at: int | None = None
+    # Not stored: (monotonic time, bytes) since which the transfer must reach the speed floor.
+    stall_mark: tuple[float, int] | None = None
 
     @property
     def done(self) -> bool:
@@ -81,6 +83,13 @@ class TaskState:
     progress_percent: float = 0.0
     max_download_limit: str | None = None
     totals: FileTotals | None = None
+    deadline: float | None = None  # seconds after created_at (the job's ``deadline``)
+
+    @property
+    def deadline_at(self) -> datetime | None:
+        if self.deadline is None:
+            return None
+        return self.created_at + timedelta(seconds=self.deadline)
 
     @property
     def request(self) -> dict[str, Any]:

@@ -20,14 +20,14 @@ from typing import Protocol
 from sqlalchemy.exc import SQLAlchemyError
 
 from draftdl.aria2.models import AddRequest, DownloadStatus, describe_error
-from draftdl.aria2.rpc import CHANGE_OPTION, REMOVE_RESULT, Aria2Client, Call
+from draftdl.aria2.rpc import CHANGE_OPTION, FORCE_REMOVE, REMOVE_RESULT, Aria2Client, Call
 from draftdl.db.repo import Database
 from draftdl.errors import Aria2Error, Aria2RPCError
 from draftdl.events.bus import PROGRESS, EventBus
 from draftdl.settings import Settings
 from draftdl.tasks.model import FileState, TaskState, utcnow
 from draftdl.tasks.states import FileStatus, TaskStatus
-from draftdl.units import speed_bytes
+from draftdl.units import human_size, parse_speed, speed_bytes
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +42,7 @@ STOP_EVENTS = frozenset({"aria2.onDownloadError", "aria2.onDownloadStop"})
 # fails rather than loop for ever.
 MAX_HANDOVERS = 20
 EVENT_FILES = 100  # progress events list the files of tasks up to this size
+RUNNING = frozenset({"active", "waiting", "paused"})
 
 
 class Outcomes(Protocol):
@@ -83,6 +84,14 @@ class Monitor:
         self._counted: set[str] = set()
         self._remaining: dict[str, int] = {}
         self._failing: set[str] = set()  # tasks with a file in error
+        # Downloads no task owns (a cancel whose removal failed, a metalink's offspring):
+        # removed as soon as a read shows them; managed aria2c only, a remote one is shared.
+        self.sweep_orphans = settings.aria2_rpc_url is None
+        self._orphans_suspected = False
+        self.orphans_removed = 0
+        self._removing: set[str] = set()  # orphans told to stop, not yet seen stopped
+        self._lowest = max(1, parse_speed(settings.lowest_speed))
+        self._floor = self._lowest * settings.stall_timeout
         self._last_flush = time.monotonic()
         self._last_tick_cost = 0.0
         self._runner: asyncio.Task[None] | None = None
@@ -160,6 +169,7 @@ class Monitor:
     async def _add_locked(self, pairs: Sequence[tuple[TaskState, FileState]]) -> None:
         for _, f in pairs:  # from now on a read that lacks it means "add again" (even when
             f.handed_at = self._reads  # this call fails half-way: aria2 may have it)
+            f.stall_mark = None
         results = await self.client.add_batch_downloads([self._request(t, f) for t, f in pairs])
         for (task, f), result in zip(pairs, results, strict=True):
             f.attempts += 1
@@ -186,10 +196,18 @@ class Monitor:
         ]
         if not gids:
             return
-        with contextlib.suppress(Aria2Error):
+        try:
             async with self.rpc_lock:
                 await self.client.force_remove(gids)
             await self.client.forget(gids)
+        except Aria2Error:
+            self.suspect_orphans()  # the next read that works removes them
+            raise
+
+    def suspect_orphans(self) -> None:
+        """Keeps the loop reading until no download without an owner is left in aria2."""
+        self._orphans_suspected = True
+        self.wake()
 
     # -- the loop -------------------------------------------------------------------------
 
@@ -223,7 +241,7 @@ class Monitor:
     async def _run(self) -> None:
         last = 0.0
         while True:
-            if not self.tasks:
+            if not self.tasks and not self._orphans_suspected:
                 await self._wake.wait()
             else:
                 with contextlib.suppress(TimeoutError):
@@ -241,7 +259,7 @@ class Monitor:
             self._last_tick_cost = time.monotonic() - last
 
     async def tick(self) -> None:
-        if not self.tasks:
+        if not self.tasks and not self._orphans_suspected:
             return
         self.ticks += 1
         purge, riders = self._purge, self._riders
@@ -258,6 +276,7 @@ class Monitor:
                 return
             self._purge, self._riders = [], []
             self._mark_unavailable(None)
+            self._sweep(statuses, set(purge))
             missing = self._apply_all(statuses, self._reads)
             if missing:
                 try:
@@ -267,10 +286,31 @@ class Monitor:
         self._settle()
         await self._maybe_flush()
 
+    def _sweep(self, statuses: dict[str, DownloadStatus], purged: set[str]) -> None:
+        """Every download aria2 holds belongs to a task we track, or is removed."""
+        if not self.sweep_orphans:
+            return
+        waiting = set(self._ended)
+        orphans = [
+            st
+            for gid, st in statuses.items()
+            if gid not in self.by_gid and gid not in purged and gid not in waiting
+        ]
+        self._orphans_suspected = bool(orphans)
+        running = [st.gid for st in orphans if st.status in RUNNING]
+        self._riders += [(FORCE_REMOVE, [g]) for g in running]
+        self._riders += [(REMOVE_RESULT, [st.gid]) for st in orphans if st.status not in RUNNING]
+        new = set(running) - self._removing
+        self._removing = set(running)
+        if new:
+            self.orphans_removed += len(new)
+            log.warning("removing %d aria2 downloads that no task owns", len(new))
+
     def _apply_all(
         self, statuses: dict[str, DownloadStatus], read: int
     ) -> list[tuple[TaskState, FileState]]:
         missing: list[tuple[TaskState, FileState]] = []
+        now = time.monotonic()
         for gid, (task, f) in self.by_gid.items():
             if f.status is FileStatus.COMPLETE:
                 continue
@@ -294,7 +334,38 @@ class Monitor:
                     self._failing.add(task.id)
             if st.status in ("complete", "error", "removed"):
                 self._ended.append(gid)
+            elif self._stalled(f, now):
+                self._touch(task, f)
+                self._failing.add(task.id)
+                self._riders.append((FORCE_REMOVE, [gid]))
         return missing
+
+    def _stalled(self, f: FileState, now: float) -> bool:
+        """A transfer under ``lowest_speed`` for ``stall_timeout`` fails (transient) instead
+        of holding its slot for ever; only time spent active in aria2 counts."""
+        if f.status is not FileStatus.ACTIVE:
+            f.stall_mark = None
+            return False
+        mark = f.stall_mark
+        # aria2 writes (and so counts) bytes in blocks: a slow but steady transfer shows no
+        # new bytes for seconds, but its reported speed stays above the floor.
+        if (
+            mark is None
+            or f.completed_length - mark[1] >= self._floor
+            or f.download_speed >= self._lowest
+        ):
+            f.stall_mark = (now, f.completed_length)
+            return False
+        if now - mark[0] < self.settings.stall_timeout:
+            return False
+        f.status = FileStatus.ERROR
+        f.download_speed = 0
+        f.error_code = None
+        f.error_message = (
+            f"stalled: slower than {human_size(self._lowest)}/s for "
+            f"{self.settings.stall_timeout:g} s; a transient failure, trying again may work"
+        )
+        return True
 
     @staticmethod
     def _apply(f: FileState, st: DownloadStatus) -> bool:
@@ -327,6 +398,9 @@ class Monitor:
     def _mark_unavailable(self, reason: str | None) -> None:
         if reason == self.unavailable:
             return
+        if self.unavailable is not None:  # time without aria2 is no stall of the transfer
+            for _, f in self.by_gid.values():
+                f.stall_mark = None
         self.unavailable = reason
         message = (
             "downloading"

@@ -2,8 +2,10 @@
 and takes each through pending → downloading → processing → completed (or failed, cancelled).
 
 Every transition is saved before it is announced, under one lock so two transitions of a task
-never cross. Background work (scheduler, monitor, draft builds, clean-up) is owned here and
-stopped by ``stop``.
+never cross. A step whose write fails is put back or left for ``Upkeep``'s reconciliation, so
+no task stays in a state nothing works on. Background work (scheduler, monitor, draft builds,
+upkeep) is owned here and stopped by ``stop``: the monitor first (it starts builds), then the
+builds get ``shutdown_grace`` to finish and be recorded.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt,
 from draftdl.aria2.process import Aria2Manager
 from draftdl.aria2.rpc import Aria2Client
 from draftdl.db.repo import Database
+from draftdl.disk import free_space
 from draftdl.drafts.builder import DraftBuilder
 from draftdl.errors import (
     Aria2Error,
@@ -34,16 +37,20 @@ from draftdl.errors import (
 )
 from draftdl.events.bus import FINAL_EVENT_OF, PROGRESS, STATUS_CHANGED, EventBus, Subscription
 from draftdl.settings import Settings
+from draftdl.tasks.downloads import remove_partial_files
 from draftdl.tasks.intake import read_job
-from draftdl.tasks.model import TaskState, utcnow
+from draftdl.tasks.model import FileState, TaskState, utcnow
 from draftdl.tasks.monitor import Monitor
 from draftdl.tasks.sources import SourcePolicy
 from draftdl.tasks.states import FileStatus, TaskStatus, can_move
+from draftdl.tasks.upkeep import Upkeep
+from draftdl.units import human_size, parse_amount
 
 log = logging.getLogger(__name__)
 
 ACTIVE = (TaskStatus.DOWNLOADING, TaskStatus.PROCESSING)
-CLEANUP_EVERY = 3600.0
+RETRY_START = 2.0  # seconds before a start whose write failed is tried again
+SPACE_RECHECK = 5.0  # seconds between looks at the disk while tasks wait for space
 
 
 class TaskQueue:
@@ -69,8 +76,14 @@ class TaskQueue:
         self._transition_lock = asyncio.Lock()
         self._wake_scheduler = asyncio.Event()
         self._background: set[asyncio.Task[Any]] = set()
+        self.working: dict[str, asyncio.Task[Any]] = {}  # task id → the step running for it
+        self.in_flight: set[str] = set()  # being stored or started: not stranded
+        self.built: dict[str, str | None] = {}  # drafts built whose completion is not saved yet
         self._loops: list[asyncio.Task[None]] = []
+        self._recheck: asyncio.TimerHandle | None = None
         self._accepting = False
+        self._stopping = False
+        self.upkeep = Upkeep(settings, db, self)
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -81,8 +94,7 @@ class TaskQueue:
         self.manager.on_ready(self._aria2_ready)
         self.start_progress_monitor()
         self._loops.append(asyncio.create_task(self._schedule_loop(), name="scheduler"))
-        if self.settings.cleanup_days > 0:
-            self._loops.append(asyncio.create_task(self._cleanup_loop(), name="cleanup"))
+        self._loops += self.upkeep.start()
         self._accepting = True
         self._wake_scheduler.set()
 
@@ -95,18 +107,22 @@ class TaskQueue:
         """
         grace = self.settings.shutdown_grace
         self._accepting = False
+        self._stopping = True  # from now on nothing new is spawned; a restart resumes it
+        if self._recheck is not None:
+            self._recheck.cancel()
         for loop in self._loops:
             loop.cancel()
         for loop in self._loops:
             with contextlib.suppress(asyncio.CancelledError):
                 await loop
         self._loops.clear()
+        await self.stop_progress_monitor()  # it hands finished downloads to builds
         if self._background:
             _, still = await asyncio.wait(self._background, timeout=grace)
             for task in still:
+                log.warning("%s did not finish within shutdown_grace; it resumes at start", task)
                 task.cancel()
             await asyncio.gather(*still, return_exceptions=True)
-        await self.stop_progress_monitor()
         await self.monitor.flush()
 
     def start_progress_monitor(self) -> None:
@@ -115,15 +131,27 @@ class TaskQueue:
     async def stop_progress_monitor(self) -> None:
         await self.monitor.stop()
 
-    def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
-        task = asyncio.create_task(coro, name=name)
-        self._background.add(task)
-        task.add_done_callback(self._reap)
+    def _spawn(self, coro: Coroutine[Any, Any, None], name: str, owner: TaskState) -> None:
+        """Runs one step of a task in the background; ``working`` tells upkeep it is taken."""
+        if self._stopping:
+            coro.close()  # its task is saved in a state the next start carries on from
+            log.info("not starting %s: shutting down", name)
+            return
+        step = asyncio.create_task(coro, name=name)
+        self._background.add(step)
+        self.working[owner.id] = step
+        step.add_done_callback(lambda done: self._reap(done, owner.id))
 
-    def _reap(self, task: asyncio.Task[Any]) -> None:
-        self._background.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("background task %s failed", task.get_name(), exc_info=task.exception())
+    def _reap(self, step: asyncio.Task[Any], task_id: str) -> None:
+        self._background.discard(step)
+        if self.working.get(task_id) is step:
+            del self.working[task_id]
+        if not step.cancelled() and step.exception() is not None:
+            log.error(
+                "%s failed; upkeep takes the task up again",
+                step.get_name(),
+                exc_info=step.exception(),
+            )
 
     def _aria2_ready(self) -> None:
         self._wake_scheduler.set()
@@ -131,19 +159,36 @@ class TaskQueue:
 
     async def _recover(self) -> None:
         for task in await self.db.load_unfinished():
-            self.live[task.id] = task
-            if task.status is TaskStatus.PENDING:
-                heapq.heappush(self._pending, (-task.priority, task.seq, task.id))
-            elif task.status is TaskStatus.DOWNLOADING:
-                if all(f.status is FileStatus.COMPLETE for f in task.files):
-                    self.on_downloaded(task)
-                else:
-                    for f in task.files:  # an earlier aria2c had them; re-add what is lost
-                        f.handed_at = -1
-                    self.monitor.track(task)
-            else:
-                self._spawn(self._build(task), f"build-{task.id}")
+            self.adopt(task)
             log.info("recovered task %s (%s)", task.id, task.status.value)
+
+    def adopt(self, task: TaskState) -> None:
+        """Takes up a stored unfinished task: each state says what carries it on."""
+        task.deadline = deadline_of(task)
+        self.live[task.id] = task
+        self.resume(task)
+        if task.deadline is not None:
+            self.upkeep.wake()
+
+    def resume(self, task: TaskState) -> None:
+        """Puts a live task back where its state says it belongs."""
+        if task.status is TaskStatus.PENDING:
+            heapq.heappush(self._pending, (-task.priority, task.seq, task.id))
+            self._wake_scheduler.set()
+        elif task.status is TaskStatus.DOWNLOADING:
+            if any(f.status is FileStatus.ERROR for f in task.files):
+                self.on_download_failed(task)
+            elif all(f.status is FileStatus.COMPLETE for f in task.files):
+                self.on_downloaded(task)
+            else:
+                for f in task.files:  # an earlier aria2c may have had them: re-add what is lost
+                    f.handed_at = -1
+                self.monitor.track(task)
+        elif task.status is TaskStatus.PROCESSING:
+            self._spawn(self._build(task), f"build-{task.id}", task)
+
+    def queued_ids(self) -> set[str]:
+        return {entry[2] for entry in self._pending}
 
     # -- submit, read, cancel -------------------------------------------------------------
 
@@ -169,9 +214,14 @@ class TaskQueue:
             files=files,
             message="waiting for a free slot",
             max_download_limit=job.max_download_limit,
+            deadline=job.deadline,
         )
         # One step that a client hanging up cannot split: stored means queued.
-        await asyncio.shield(self._accept(task))
+        self.in_flight.add(task.id)
+        try:
+            await asyncio.shield(self._accept(task))
+        finally:
+            self.in_flight.discard(task.id)
         return task
 
     def source_policy(self) -> SourcePolicy:
@@ -189,6 +239,8 @@ class TaskQueue:
         self._wake_scheduler.set()
         log.info("accepted task %s: %d files, priority %d", task.id, len(task.files), task.priority)
         self.bus.publish(STATUS_CHANGED, task.id, task.event())
+        if task.deadline is not None:
+            self.upkeep.wake()
 
     @staticmethod
     async def _write(write: Callable[..., Awaitable[None]], *args: Any, **kwargs: Any) -> None:
@@ -222,9 +274,19 @@ class TaskQueue:
         task = await self.get_task(task_id)
         if not await self._transition(task, TaskStatus.CANCELLED, message="cancelled by the user"):
             raise InvalidTransition(f"task {task_id} is already {task.status.value}")
-        self.monitor.untrack(task)
-        await self.monitor.remove_downloads(task)
+        await self.stop_downloads(task)
         return task
+
+    async def stop_downloads(self, task: TaskState) -> bool:
+        """Takes a task that just ended out of aria2; False when aria2 did not confirm it,
+        and then the monitor removes them as soon as aria2 answers (they have no owner)."""
+        self.monitor.untrack(task)
+        try:
+            await self.monitor.remove_downloads(task)
+        except Aria2Error as exc:
+            log.warning("task %s: aria2 did not confirm the removal yet (%s)", task.id, exc)
+            return False
+        return True
 
     def subscribe(self, task_id: str) -> Subscription:
         return self.bus.subscribe(task_id)
@@ -250,6 +312,8 @@ class TaskQueue:
         """Starts pending tasks in order while slots are free; tasks that need aria2c while
         it is down keep their place, and tasks without downloads go ahead of them."""
         held: list[tuple[int, int, str]] = []
+        no_space: str | None = None
+        space_checked = False
         try:
             while self._pending and self.active_count() < self.settings.max_active_tasks:
                 entry = heapq.heappop(self._pending)
@@ -261,17 +325,48 @@ class TaskQueue:
                     self._tell(task, f"waiting for aria2c: {reason}")
                     held.append(entry)
                     continue
-                if not task.files:
-                    # Take the slot now, so the limit holds before the build task runs.
-                    if await self._transition(
-                        task, TaskStatus.PROCESSING, message="building the draft"
-                    ):
-                        self._spawn(self._build(task), f"build-{task.id}")
+                if task.files and not space_checked:
+                    space_checked = True
+                    no_space = await self._space_problem()
+                if task.files and no_space:
+                    self._tell(task, no_space)
+                    held.append(entry)
+                    self._schedule_again(SPACE_RECHECK)
                     continue
-                await self._start_downloads(task)
+                self.in_flight.add(task.id)
+                try:
+                    await self._start(task)
+                except Exception:
+                    log.exception("task %s could not be started; trying again shortly", task.id)
+                    held.append(entry)
+                    self._schedule_again(RETRY_START)
+                    break
+                finally:
+                    self.in_flight.discard(task.id)
         finally:
             for entry in held:
                 heapq.heappush(self._pending, entry)
+
+    async def _space_problem(self) -> str | None:
+        floor = parse_amount(self.settings.min_free_space)
+        free = await asyncio.to_thread(free_space, self.downloads)
+        if free >= floor:
+            return None
+        return (
+            f"waiting for disk space: {human_size(free)} free where downloads go, "
+            f"min_free_space is {human_size(floor)}"
+        )
+
+    def _schedule_again(self, delay: float) -> None:
+        if self._recheck is None or self._recheck.when() <= asyncio.get_running_loop().time():
+            self._recheck = asyncio.get_running_loop().call_later(delay, self._wake_scheduler.set)
+
+    async def _start(self, task: TaskState) -> None:
+        if task.files:
+            await self._start_downloads(task)
+        # Without downloads, take the slot now so the limit holds before the build runs.
+        elif await self._transition(task, TaskStatus.PROCESSING, message="building the draft"):
+            self._spawn(self._build(task), f"build-{task.id}", task)
 
     def _tell(self, task: TaskState, message: str) -> None:
         """A new message on a waiting task reaches its watchers as a progress event."""
@@ -297,21 +392,32 @@ class TaskQueue:
     # -- outcomes (called by the monitor) --------------------------------------------------
 
     def on_downloaded(self, task: TaskState) -> None:
-        self._spawn(self._build(task), f"build-{task.id}")
+        self._spawn(self._build(task), f"build-{task.id}", task)
 
     def on_download_failed(self, task: TaskState) -> None:
-        self._spawn(self._fail_download(task), f"fail-{task.id}")
+        self._spawn(self._fail_download(task), f"fail-{task.id}", task)
 
     async def _fail_download(self, task: TaskState) -> None:
         bad = [f for f in task.files if f.status is FileStatus.ERROR]
         reasons = "; ".join(f"{f.url}: {f.error_message or 'download failed'}" for f in bad)
-        await self._transition(
+        await self.fail(
             task,
-            TaskStatus.FAILED,
-            error_message=f"{len(bad)} of {len(task.files)} files failed to download: {reasons}",
-            message="download failed",
+            f"{len(bad)} of {len(task.files)} files failed to download: {reasons}",
+            "download failed",
         )
-        await self.monitor.remove_downloads(task)
+
+    async def fail(self, task: TaskState, error: str, message: str) -> bool:
+        """Fails a task in any unfinished state; its downloads stop and partial files go
+        (complete ones stay, for a retry)."""
+        if not await self._transition(
+            task, TaskStatus.FAILED, error_message=error, message=message
+        ):
+            return False
+        await self.stop_downloads(task)
+        removed = await asyncio.to_thread(remove_partial_files, self.downloads, task)
+        if removed:
+            log.info("task %s: removed %d partial files", task.id, removed)
+        return True
 
     async def _build(self, task: TaskState) -> None:
         """Runs the draft step; a task recovered in processing runs it again."""
@@ -319,24 +425,27 @@ class TaskQueue:
             task, TaskStatus.PROCESSING, message="building the draft"
         ):
             return
-        started = time.monotonic()
-        try:
-            draft_path = await self.builder.build(task)
-        except DraftBuildError as exc:
-            await self._transition(task, TaskStatus.FAILED, error_message=str(exc))
-            return
-        except Exception as exc:
-            log.exception("task %s: draft build crashed", task.id)
-            await self._transition(
-                task,
-                TaskStatus.FAILED,
-                error_message=f"internal error while building the draft: {exc!r}",
-            )
-            return
-        log.info("task %s: draft step took %.2fs", task.id, time.monotonic() - started)
+        if task.id in self.built:  # built before; only its completion was not saved
+            draft_path = self.built[task.id]
+        else:
+            started = time.monotonic()
+            try:
+                draft_path = await self.builder.build(task)
+            except DraftBuildError as exc:
+                await self.fail(task, str(exc), "draft build failed")
+                return
+            except Exception as exc:
+                log.exception("task %s: draft build crashed", task.id)
+                await self.fail(
+                    task, f"internal error while building the draft: {exc!r}", "draft build failed"
+                )
+                return
+            log.info("task %s: draft step took %.2fs", task.id, time.monotonic() - started)
+            self.built[task.id] = draft_path
         done = await self._transition(
             task, TaskStatus.COMPLETED, draft_path=draft_path, message="completed"
         )
+        self.built.pop(task.id, None)
         if not done and draft_path:  # cancelled while building: leave no orphan draft
             await asyncio.to_thread(shutil.rmtree, draft_path, True)
 
@@ -361,12 +470,18 @@ class TaskQueue:
                 changes["completed_at"] = now
             # Saved first, from a copy: readers never see a state the database lacks.
             saved = dataclasses.replace(task, **changes)
+            ended = dst in (TaskStatus.CANCELLED, TaskStatus.FAILED) and bool(task.files)
+            if ended:  # copies for the write; the live files (others hold them) change after
+                saved.files = [_stopped(dataclasses.replace(f)) for f in task.files]
             if dst.final:
                 saved.progress()
-            leaving_download = src is TaskStatus.DOWNLOADING
-            await self._write(self.db.save_transition, saved, with_files=leaving_download)
+            with_files = src is TaskStatus.DOWNLOADING or ended
+            await self._write(self.db.save_transition, saved, with_files=with_files)
             for key, value in changes.items():
                 setattr(task, key, value)
+            if ended:
+                for f in task.files:
+                    _stopped(f)
             task.progress_percent = saved.progress_percent
             elapsed = (task.updated_at - task.created_at).total_seconds()
             log.info("%8.2fs → task %s %s → %s", elapsed, task.id, src.value, dst.value)
@@ -382,28 +497,20 @@ class TaskQueue:
                 self._wake_scheduler.set()
             return True
 
-    # -- clean-up -------------------------------------------------------------------------
-
-    async def _cleanup_loop(self) -> None:
-        while True:
-            await asyncio.sleep(CLEANUP_EVERY)
-            try:
-                await self.cleanup_old_tasks(self.settings.cleanup_days)
-            except Exception:
-                log.exception("clean-up failed")
-
     async def cleanup_old_tasks(self, days: int) -> list[str]:
         """Removes finished tasks older than ``days`` and their downloads."""
-        removed = await self.db.cleanup_old_tasks(days)
-        root = self.downloads
+        return await self.upkeep.cleanup_old_tasks(days)
 
-        def remove_folders() -> None:
-            for task_id in removed:
-                folder = root / task_id
-                if folder.parent == root and folder.is_dir():
-                    shutil.rmtree(folder, ignore_errors=True)
 
-        await asyncio.to_thread(remove_folders)
-        if removed:
-            log.info("cleaned up %d tasks older than %d days", len(removed), days)
-        return removed
+def _stopped(f: FileState) -> FileState:
+    """A file of a task that ended: what did not complete or fail was removed from aria2."""
+    f.download_speed = 0
+    if f.status not in (FileStatus.COMPLETE, FileStatus.ERROR):
+        f.status = FileStatus.REMOVED
+    return f
+
+
+def deadline_of(task: TaskState) -> float | None:
+    """A stored task's ``deadline`` (seconds after submit), from its request as received."""
+    value = task.request.get("deadline")
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None

@@ -46,3 +46,4 @@ class FileStatus(enum.StrEnum):
     PAUSED = "paused"
     COMPLETE = "complete"
     ERROR = "error"
+    REMOVED = "removed"  # its task ended (cancelled, failed) before it completed

@@ -17,6 +17,7 @@ from draftdl.tasks.sources import SourcePolicy
 from draftdl.units import parse_speed
 
 RAW_CONTAINERS = ("raw_materials", "raw_segments", "extra_materials", "segment_styles")
+MAX_DEADLINE = 30 * 24 * 3600
 DEFAULT_PORT = {"http": 80, "https": 443}
 PLACEHOLDER = "##_draftpath_placeholder"  # JianYing's own relative form, not a server path
 SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*)://")
@@ -34,6 +35,7 @@ class UrlRef:
 class ValidatedJob:
     priority: int = 0
     max_download_limit: str | None = None
+    deadline: float | None = None
     urls: list[UrlRef] = field(default_factory=list)
 
 
@@ -209,6 +211,21 @@ def validate_job(body: Any, *, max_files: int, policy: SourcePolicy | None = Non
             job.max_download_limit = value
         except ValueError as exc:
             c.fail(("max_download_limit",), str(exc))
+
+    deadline = body.get("deadline")
+    if deadline is not None:
+        if (
+            isinstance(deadline, int | float)
+            and not isinstance(deadline, bool)
+            and (0 < deadline <= MAX_DEADLINE)
+        ):
+            job.deadline = float(deadline)
+        else:
+            c.fail(
+                ("deadline",),
+                f"must be a number of seconds after submission, above 0 and at most "
+                f"{MAX_DEADLINE} (30 days)",
+            )
 
     if not c.problems:
         plan_draft(body, c.problems)
