@@ -27,6 +27,7 @@ from draftdl.drafts.location import choose_drafts_root, remove_stale_builds
 from draftdl.events import sse
 from draftdl.events.bus import EventBus
 from draftdl.events.socketio import SocketGateway
+from draftdl.logsafe import install_access_log_filter
 from draftdl.settings import Settings
 from draftdl.tasks.queue import TaskQueue
 
@@ -34,6 +35,7 @@ log = logging.getLogger(__name__)
 
 
 def create_app(settings: Settings, builder: DraftBuilder | None = None) -> FastAPI:
+    install_access_log_filter()
     gateway = SocketGateway(settings)
 
     @contextlib.asynccontextmanager
