@@ -51,11 +51,17 @@ class AddRequest:
     dir: str
     out: str
     max_download_limit: str | None = None
+    proxy: str | None = None
+    headers: tuple[str, ...] = ()
 
-    def options(self) -> dict[str, str]:
-        opts = {"gid": self.gid, "dir": self.dir, "out": self.out}
+    def options(self) -> dict[str, str | list[str]]:
+        opts: dict[str, str | list[str]] = {"gid": self.gid, "dir": self.dir, "out": self.out}
         if self.max_download_limit:
             opts["max-download-limit"] = self.max_download_limit
+        if self.proxy:
+            opts["all-proxy"] = self.proxy
+        if self.headers:
+            opts["header"] = list(self.headers)
         return opts
 
 

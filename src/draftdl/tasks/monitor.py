@@ -22,6 +22,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from draftdl.aria2.models import AddRequest, DownloadStatus, describe_error
 from draftdl.aria2.rpc import CHANGE_OPTION, FORCE_REMOVE, REMOVE_RESULT, Aria2Client, Call
 from draftdl.db.repo import Database
+from draftdl.egress import GID_HEADER, EgressGuard
 from draftdl.errors import Aria2Error, Aria2RPCError
 from draftdl.events.bus import PROGRESS, EventBus
 from draftdl.settings import Settings
@@ -61,8 +62,10 @@ class Monitor:
         bus: EventBus,
         db: Database,
         outcomes: Outcomes,
+        egress: EgressGuard | None = None,
     ) -> None:
         self.settings = settings
+        self.egress = egress
         self.client = client
         self.bus = bus
         self.db = db
@@ -140,13 +143,20 @@ class Monitor:
         self._dirty.setdefault(task.id, (task, set()))[1].add(f.idx)
         task.updated_at = utcnow()
 
+    @property
+    def egress_port(self) -> int | None:
+        return self.egress.port if self.egress else None
+
     def _request(self, task: TaskState, f: FileState) -> AddRequest:
+        guarded = self.egress is not None and self.egress.port is not None
         return AddRequest(
             gid=f.gid,
             url=f.url,
             dir=str(self.downloads / task.id),
             out=f.file_name,
             max_download_limit=self._share(task, len(task.files)),
+            proxy=self.egress.url if self.egress and guarded else None,
+            headers=(f"{GID_HEADER}: {f.gid}",) if guarded else (),
         )
 
     def _share(self, task: TaskState, active: int) -> str | None:
@@ -332,6 +342,9 @@ class Monitor:
                     self._count_done(task, gid)
                 elif f.status is FileStatus.ERROR:
                     self._failing.add(task.id)
+                    refused = self.egress.reason_for(gid, f.url) if self.egress else None
+                    if refused:
+                        f.error_message = f"refused by draftdl: {refused}"
             if st.status in ("complete", "error", "removed"):
                 self._ended.append(gid)
             elif self._stalled(f, now):

@@ -29,6 +29,7 @@ from draftdl.aria2.rpc import Aria2Client
 from draftdl.db.repo import Database
 from draftdl.disk import free_space
 from draftdl.drafts.builder import DraftBuilder
+from draftdl.egress import EgressGuard
 from draftdl.errors import (
     Aria2Error,
     DraftBuildError,
@@ -41,7 +42,7 @@ from draftdl.tasks.downloads import remove_partial_files
 from draftdl.tasks.intake import read_job
 from draftdl.tasks.model import FileState, TaskState, utcnow
 from draftdl.tasks.monitor import Monitor
-from draftdl.tasks.sources import SourcePolicy
+from draftdl.tasks.sources import SourcePolicy, policy_from
 from draftdl.tasks.states import FileStatus, TaskStatus, can_move
 from draftdl.tasks.upkeep import Upkeep
 from draftdl.units import human_size, parse_amount
@@ -62,13 +63,14 @@ class TaskQueue:
         manager: Aria2Manager,
         bus: EventBus,
         builder: DraftBuilder,
+        egress: EgressGuard | None = None,
     ) -> None:
         self.settings = settings
         self.db = db
         self.manager = manager
         self.bus = bus
         self.builder = builder
-        self.monitor = Monitor(settings, client, bus, db, self)
+        self.monitor = Monitor(settings, client, bus, db, self, egress)
         self.downloads = settings.downloads_dir.resolve()
         self.live: dict[str, TaskState] = {}
         self._pending: list[tuple[int, int, str]] = []
@@ -226,11 +228,7 @@ class TaskQueue:
 
     def source_policy(self) -> SourcePolicy:
         """What a job may name: local folders, and never this service's own ports."""
-        return SourcePolicy.build(
-            self.settings.local_media_roots,
-            (self.settings.port, self.manager.port),
-            self.settings.url_deny_networks,
-        )
+        return policy_from(self.settings, self.manager.port, self.monitor.egress_port)
 
     async def _accept(self, task: TaskState) -> None:
         await self._write(self.db.save_task, task)

@@ -18,6 +18,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from draftdl.settings import Settings
+
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 Resolver = Callable[[str, int], list[str]]
@@ -97,17 +99,24 @@ class SourcePolicy:
         if port not in self.own_ports and not self.deny_networks:
             return None  # nothing to check: no name lookup at all
         for address in self._addresses(host, port):
-            if port in self.own_ports and is_this_machine(address):
+            problem = self.address_problem(host, address, port)
+            if problem:
+                return problem
+        return None
+
+    def address_problem(self, host: str, address: Address, port: int) -> str | None:
+        """Why connecting to ``address`` (what ``host`` resolved to) is refused, or None."""
+        if port in self.own_ports and is_this_machine(address):
+            return (
+                f"this URL points at draftdl's own service ({host}:{port}, the API or "
+                "aria2's RPC port); jobs may not fetch from it"
+            )
+        for network in self.deny_networks:
+            if address.version == network.version and address in network:
                 return (
-                    f"this URL points at draftdl's own service ({host}:{port}, the API or "
-                    "aria2's RPC port); jobs may not fetch from it"
+                    f"the host {host} ({address}) is in {network}, which the "
+                    "url_deny_networks setting keeps jobs away from"
                 )
-            for network in self.deny_networks:
-                if address.version == network.version and address in network:
-                    return (
-                        f"the host {host} ({address}) is in {network}, which the "
-                        "url_deny_networks setting keeps jobs away from"
-                    )
         return None
 
     def _addresses(self, host: str, port: int) -> list[Address]:
@@ -125,3 +134,10 @@ class SourcePolicy:
                     continue
             self._resolved[key] = found
         return self._resolved[key]
+
+
+def policy_from(settings: Settings, *own_ports: int | None) -> SourcePolicy:
+    """The policy ``settings`` describe; ``own_ports`` are this service's other ports."""
+    return SourcePolicy.build(
+        settings.local_media_roots, (settings.port, *own_ports), settings.url_deny_networks
+    )
