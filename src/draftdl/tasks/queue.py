@@ -122,7 +122,9 @@ class TaskQueue:
         if self._background:
             _, still = await asyncio.wait(self._background, timeout=grace)
             for task in still:
-                log.warning("%s did not finish within shutdown_grace; it resumes at start", task)
+                log.warning(
+                    "%s did not finish within shutdown_grace; resumed at start", task.get_name()
+                )
                 task.cancel()
             await asyncio.gather(*still, return_exceptions=True)
         await self.monitor.flush()
