@@ -58,6 +58,8 @@ async def test_openapi_is_served(service: Service) -> None:
 def test_open_bind_needs_a_token(tmp_path: Path) -> None:
     with pytest.raises(ValidationError, match="DRAFTDL_API_TOKEN"):
         make_settings(tmp_path, host="0.0.0.0")
+    with pytest.raises(ValidationError, match="DRAFTDL_API_TOKEN"):
+        make_settings(tmp_path, host="0.0.0.0", api_token="")  # empty is no token
     assert make_settings(tmp_path, host="0.0.0.0", api_token="t" * 20).api_token is not None
     assert make_settings(tmp_path, host="::1").host == "::1"
 

@@ -15,9 +15,11 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from draftdl import __version__
 from draftdl.api import drafts, health, tasks
-from draftdl.api.deps import Services, require_token, require_token_or_query
+from draftdl.api.deps import Services, configured_token, require_token, require_token_or_query
+from draftdl.api.docs import install_docs
 from draftdl.api.errors import install_error_handlers
 from draftdl.api.hosts import HostGuard
+from draftdl.api.schemas import EVENT_STREAM, errors
 from draftdl.aria2.process import Aria2Manager
 from draftdl.aria2.rpc import Aria2Client
 from draftdl.datadir import hold_data_dir
@@ -87,6 +89,9 @@ def create_app(settings: Settings, builder: DraftBuilder | None = None) -> FastA
         version=__version__,
         summary="Downloads the media of JianYing draft jobs through aria2c and builds the drafts.",
         lifespan=lifespan,
+        docs_url=None,  # api/docs.py serves them, behind the token
+        redoc_url=None,
+        openapi_url=None,
     )
     app.state.settings = settings
     app.add_middleware(HostGuard, allowed=[settings.host, *settings.allowed_hosts])
@@ -99,9 +104,15 @@ def create_app(settings: Settings, builder: DraftBuilder | None = None) -> FastA
         )
     install_error_handlers(app)
     auth = [Depends(require_token)]
-    app.include_router(tasks.router, dependencies=auth)
-    app.include_router(drafts.router, dependencies=auth)
-    app.include_router(sse.router, dependencies=[Depends(require_token_or_query)])
-    app.include_router(health.router, dependencies=auth)
+    refused = errors(401) if configured_token(settings) else {}
+    app.include_router(tasks.router, dependencies=auth, responses=refused)
+    app.include_router(drafts.router, dependencies=auth, responses=refused)
+    app.include_router(
+        sse.router,
+        dependencies=[Depends(require_token_or_query)],
+        responses={**EVENT_STREAM, **refused},
+    )
+    app.include_router(health.router, dependencies=auth, responses=refused)
+    install_docs(app)
     app.mount("/socket.io", gateway.asgi_app())
     return app

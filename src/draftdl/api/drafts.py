@@ -13,6 +13,7 @@ from fastapi.responses import FileResponse
 from starlette.background import BackgroundTask
 
 from draftdl.api.deps import ServicesDep
+from draftdl.api.schemas import errors
 from draftdl.drafts.package import pack_draft
 from draftdl.errors import InvalidTransition
 
@@ -23,6 +24,13 @@ router = APIRouter(prefix="/api/tasks", tags=["drafts"])
     "/{task_id}/draft.zip",
     summary="The task's draft folder with its media, ready to unpack into JianYing's drafts",
     response_class=FileResponse,
+    responses={
+        200: {
+            "description": "A zip holding one folder named like the draft",
+            "content": {"application/zip": {"schema": {"type": "string", "format": "binary"}}},
+        },
+        **errors(404, 409, 422, 503),
+    },
 )
 async def draft_zip(
     task_id: str,

@@ -4,13 +4,23 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 
-from draftdl.api.deps import ServicesDep
+from draftdl.api.deps import ServicesDep, require_json
+from draftdl.api.schemas import (
+    JOB_SCHEMA,
+    CancelResponse,
+    SubmitResponse,
+    TaskList,
+    TaskView,
+    errors,
+)
 from draftdl.errors import FieldProblem, RequestRejected
 from draftdl.tasks.states import TaskStatus
 
 router = APIRouter(prefix="/api/tasks", tags=["tasks"])
+
+MAX_OFFSET = 10_000_000  # a bigger offset is a mistake (and 2**63 overflows SQLite)
 
 JOB_EXAMPLE = {
     "ruleGroup": {
@@ -48,10 +58,15 @@ async def read_limited(request: Request, limit: int) -> bytes:
 @router.post(
     "/submit",
     summary="Submit a draft job; answers at once with its task_id",
+    description="Checked before anything is stored: a bad field answers 422 with its JSON "
+    "path, a body over max_request_bytes 413, a body not sent as application/json 415.",
+    response_model=SubmitResponse,
+    responses=errors(409, 413, 415, 422, 503),
+    dependencies=[Depends(require_json)],
     openapi_extra={
         "requestBody": {
             "required": True,
-            "content": {"application/json": {"schema": {"type": "object"}, "example": JOB_EXAMPLE}},
+            "content": {"application/json": {"schema": JOB_SCHEMA, "example": JOB_EXAMPLE}},
         }
     },
 )
@@ -66,18 +81,28 @@ async def submit(request: Request, services: ServicesDep) -> dict[str, Any]:
     }
 
 
-@router.get("/{task_id}", summary="A task with its progress and files")
+@router.get(
+    "/{task_id}",
+    summary="A task with its progress and files",
+    response_model=TaskView,
+    responses=errors(404, 422, 503),
+)
 async def get_task(task_id: str, services: ServicesDep) -> dict[str, Any]:
     task = await services.queue.get_task(task_id)
     return task.view()
 
 
-@router.get("", summary="Tasks, newest first")
+@router.get(
+    "",
+    summary="Tasks, newest first",
+    response_model=TaskList,
+    responses=errors(422, 503),
+)
 async def list_tasks(
     services: ServicesDep,
     status: TaskStatus | None = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> dict[str, Any]:
     tasks, total = await services.queue.list_tasks(status, limit, offset)
     return {
@@ -88,7 +113,12 @@ async def list_tasks(
     }
 
 
-@router.post("/{task_id}/cancel", summary="Stop a task's downloads; the record is kept")
+@router.post(
+    "/{task_id}/cancel",
+    summary="Stop a task's downloads; the record is kept",
+    response_model=CancelResponse,
+    responses=errors(404, 409, 422, 503),
+)
 async def cancel_task(task_id: str, services: ServicesDep) -> dict[str, Any]:
     task = await services.queue.cancel_task(task_id)
     return {"success": True, "message": f"task {task.id} cancelled", "status": task.status.value}

@@ -1,0 +1,375 @@
+"""The models of what the API takes and answers, so that OpenAPI describes it.
+
+Answers are built as dicts by ``TaskState.view()`` and validated against these models once,
+by the route's ``response_model``; every model allows extra keys, so a key added later reaches
+clients without a change here. Statuses are the enums of ``tasks/states.py``: the schema lists
+whatever values they hold.
+
+The job (``JobRequest``) is documented here but not parsed with it: the submit route reads the
+raw body itself (size limit, 422s with JSON paths), see ``api/tasks.py``.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.json_schema import models_json_schema
+
+from draftdl.events.bus import FINAL_EVENTS, PROGRESS, STATUS_CHANGED
+from draftdl.tasks.states import FileStatus, TaskStatus
+
+Timestamp = Annotated[
+    str, Field(json_schema_extra={"format": "date-time"}, description="ISO 8601, UTC")
+]
+
+
+class Open(BaseModel):
+    """A model that keeps (and documents room for) keys it does not declare."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+# -- tasks -------------------------------------------------------------------------------
+
+
+class ProgressInfo(Open):
+    """A task's progress; ``progress_percent`` never goes backwards."""
+
+    total_files: int
+    completed_files: int
+    failed_files: int
+    active_files: int
+    total_size: int = Field(description="bytes, 0 while sizes are unknown")
+    downloaded_size: int = Field(description="bytes")
+    progress_percent: float = Field(ge=0, le=100)
+    download_speed: int = Field(description="bytes per second")
+    eta_seconds: float | None = Field(description="null while unknown")
+
+
+class FileInfo(Open):
+    """One file of a task: the URL it comes from and where it lands."""
+
+    url: str
+    file_path: str
+    file_name: str
+    gid: str = Field(description="aria2's id of the download")
+    status: FileStatus
+    total_length: int = Field(description="bytes, 0 while unknown")
+    completed_length: int
+    download_speed: int = Field(description="bytes per second")
+    attempts: int
+    error_code: int | None = Field(description="aria2's exit code when the file failed")
+    error_message: str | None
+
+
+class TaskSummary(Open):
+    """A task as listed: everything but its files."""
+
+    task_id: str
+    status: TaskStatus
+    priority: int
+    message: str | None
+    progress: ProgressInfo
+    draft_path: str | None = Field(description="the draft folder, once built")
+    error_message: str | None
+    created_at: Timestamp
+    updated_at: Timestamp
+    completed_at: Timestamp | None
+
+
+class TaskView(TaskSummary):
+    """A task with its files."""
+
+    files: list[FileInfo]
+
+
+class TaskList(Open):
+    tasks: list[TaskSummary] = Field(description="newest first, without their files")
+    total: int = Field(description="how many tasks match, over all pages")
+    limit: int
+    offset: int
+
+
+class SubmitResponse(Open):
+    task_id: str
+    status: TaskStatus
+    message: str
+    total_files: int = Field(description="distinct URLs to download")
+
+
+class CancelResponse(Open):
+    success: bool
+    message: str
+    status: TaskStatus
+
+
+# -- health ------------------------------------------------------------------------------
+
+
+class Aria2Health(Open):
+    running: bool
+    state: str
+    managed: bool = Field(description="false when aria2_rpc_url names an aria2c run by others")
+    version: str | None
+    pid: int | None
+    rpc_url: str | None
+    binary: str | None
+    binary_source: str | None
+    restarts: int
+    reason: str | None = Field(description="why aria2c is not running")
+
+
+class DatabaseHealth(Open):
+    ok: bool
+    error: str | None
+
+
+class DiskHealth(Open):
+    path: str = Field(description="the data folder")
+    free_bytes: int | None = Field(description="null when it could not be read")
+    min_free_bytes: int = Field(description="the min_free_space setting, in bytes")
+    ok: bool
+
+
+class DraftsHealth(Open):
+    root: str = Field(description="where draft folders are written")
+    reason: str = Field(description="why that folder")
+
+
+class TasksHealth(Open):
+    live: int
+    active: int
+    max_active: int
+
+
+class MonitorHealth(Open):
+    ticks: int
+    rpc_requests: int
+    tracked_files: int
+
+
+class Health(Open):
+    """``ok`` only when aria2c runs, the database answers and the disk has room; the same
+    body comes with 503 otherwise, so a container health check needs only the status code."""
+
+    status: Literal["ok", "degraded"]
+    problems: list[str] = Field(description="one line per problem; empty when ok")
+    version: str
+    aria2: Aria2Health
+    database: DatabaseHealth
+    disk: DiskHealth
+    drafts: DraftsHealth
+    tasks: TasksHealth
+    monitor: MonitorHealth
+
+
+# -- errors ------------------------------------------------------------------------------
+
+
+class ErrorItem(Open):
+    """One rejected field: ours carry ``path``, FastAPI's own (query parameters) ``input``."""
+
+    loc: list[str | int] = Field(description='where: ["body", "materials", 0, "path"]')
+    msg: str
+    type: str
+    path: str | None = Field(
+        None, description="the JSON path as people write it: materials[0].path"
+    )
+
+
+class ErrorBody(Open):
+    """Every error answer: a message, or for 413 and 422 the list of rejected fields."""
+
+    detail: str | list[ErrorItem]
+
+
+ERRORS: dict[int, str] = {
+    401: "Missing or wrong API token",
+    404: "No task with this id",
+    409: "Not possible in the task's current state",
+    413: "The body is larger than max_request_bytes",
+    415: "The body is not declared as JSON (Content-Type: application/json)",
+    422: "Rejected fields, each with its JSON path and the reason",
+    503: "The database or aria2c is unavailable; try again shortly",
+}
+
+
+def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """The ``responses=`` entries of a route's error answers."""
+    return {code: {"model": ErrorBody, "description": ERRORS[code]} for code in codes}
+
+
+# -- the job (documented, read by tasks/validation.py) -------------------------------------
+
+Id = str | int
+
+
+class JobRule(Open):
+    type: str = Field(min_length=1, description="joins testData.items[].type to this rule")
+    title: str | None = None
+    material_ids: list[Id] = Field(default_factory=list)
+    meta: dict[str, Any] | None = None
+
+
+class JobRuleGroup(Open):
+    id: Id | None = None
+    title: str | None = Field(None, description="names the draft")
+    rules: list[JobRule] = Field(default_factory=list)
+
+
+class JobMaterial(Open):
+    """A material; ``path``, ``media_path`` or ``material_url`` is an http(s) URL (downloaded)
+    or a local file under local_media_roots."""
+
+    id: Id
+    type: str | None = Field(None, description="video, photo, audio, music, text, ...")
+    path: str | None = None
+    media_path: str | None = None
+    material_url: str | None = None
+    name: str | None = None
+
+
+class JobMaterialsByCategory(Open):
+    videos: list[JobMaterial] = Field(default_factory=list)
+    audios: list[JobMaterial] = Field(default_factory=list)
+    images: list[JobMaterial] = Field(default_factory=list)
+    texts: list[JobMaterial] = Field(default_factory=list)
+
+
+class JobTrack(Open):
+    id: str
+    type: str = Field(description="video, audio, text, ...")
+    title: str | None = None
+    relative_index: int | None = Field(None, description="orders tracks of one type")
+    absolute_index: int | None = Field(None, description="the layer; else list order")
+
+
+Seconds = float | None
+MAX_SECONDS = 1e7
+
+
+class JobItemData(Open):
+    track: str | None = Field(None, description="a testData.tracks[].id")
+    start: Seconds = Field(None, ge=0, le=MAX_SECONDS, description="seconds on the track")
+    duration: Seconds = Field(
+        None, gt=0, le=MAX_SECONDS, description="seconds; default: the media's own length"
+    )
+    source_start: Seconds = Field(None, ge=0, le=MAX_SECONDS)
+    source_duration: Seconds = Field(None, gt=0, le=MAX_SECONDS)
+    path: str | None = Field(None, description="overrides the material's path")
+    text: str | None = None
+    volume: float | None = Field(None, ge=0)
+    speed: float | None = Field(None, ge=0.1, le=100)
+    scale: float | None = Field(None, gt=0)
+    x: float | None = None
+    y: float | None = None
+
+
+class JobItem(Open):
+    type: str = Field(
+        min_length=1, description="a ruleGroup.rules[].type: takes that rule's materials"
+    )
+    data: JobItemData = Field(default_factory=JobItemData)
+
+
+class JobTestData(Open):
+    tracks: list[JobTrack] = Field(default_factory=list)
+    items: list[JobItem] = Field(default_factory=list)
+
+
+Pixels = int | None
+
+
+class JobCanvas(Open):
+    canvas_width: Pixels = Field(None, ge=1, le=16384)
+    canvas_height: Pixels = Field(None, ge=1, le=16384)
+    width: Pixels = Field(None, ge=1, le=16384)
+    height: Pixels = Field(None, ge=1, le=16384)
+
+
+class JobDraftConfig(Open):
+    canvas_config: JobCanvas | None = None
+    canvas_width: Pixels = Field(None, ge=1, le=16384)
+    canvas_height: Pixels = Field(None, ge=1, le=16384)
+    fps: float | None = Field(None, ge=1, le=240)
+    config: dict[str, Any] | None = Field(None, description="merged into the draft's config")
+
+
+class JobRequest(Open):
+    """A draft job as JianYing automation clients send it (DESIGN §3)."""
+
+    ruleGroup: JobRuleGroup  # the wire names
+    materials: list[JobMaterial] | JobMaterialsByCategory = Field(
+        default_factory=list, description="a list, or lists by category"
+    )
+    testData: JobTestData | None = None
+    draft_config: JobDraftConfig = Field(default_factory=JobDraftConfig)
+    priority: int = Field(0, ge=-(2**31), lt=2**31, description="higher runs first")
+    max_download_limit: str | int | None = Field(
+        None, description="bytes per second, or aria2 style like '2M' or '500K'"
+    )
+    segment_styles: Any = Field(None, description="kept verbatim; URLs inside are downloaded")
+    raw_segments: Any = Field(None, description="kept verbatim; URLs inside are downloaded")
+    raw_materials: Any = Field(None, description="kept verbatim; URLs inside are downloaded")
+    canvas_width: Pixels = Field(None, ge=1, le=16384, description="when draft_config has none")
+    canvas_height: Pixels = Field(None, ge=1, le=16384)
+    fps: float | None = Field(None, ge=1, le=240)
+    deadline: Any = Field(None, description="optional; kept with the request")
+
+
+COMPONENT = "#/components/schemas/{model}"
+JOB_SCHEMA = {"$ref": COMPONENT.format(model="JobRequest")}
+
+
+# -- events --------------------------------------------------------------------------------
+
+
+class TaskEvent(Open):
+    """The JSON of every event (SSE ``data``, Socket.IO payload): the task's id, then what
+    the event is about."""
+
+    task_id: str
+    task: TaskView | None = Field(None, description="task_subscribed: the snapshot")
+    status: TaskStatus | None = None
+    progress: ProgressInfo | None = None
+
+
+EVENT_NAMES = ("task_subscribed", PROGRESS, STATUS_CHANGED, *sorted(FINAL_EVENTS))
+
+EVENT_STREAM: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "Named events: task_subscribed (the snapshot) first, then the task's "
+        "events as Socket.IO sends them; a heartbeat comment every 15 s; closed after the "
+        "final event",
+        "content": {
+            "text/event-stream": {
+                "schema": {  # one event (OpenAPI 3.1: the schema describes each event)
+                    "type": "object",
+                    "required": ["event", "data"],
+                    "properties": {
+                        "event": {"type": "string", "examples": list(EVENT_NAMES)},
+                        "data": {
+                            "type": "string",
+                            "contentMediaType": "application/json",
+                            "contentSchema": {"$ref": COMPONENT.format(model="TaskEvent")},
+                        },
+                        "id": {"type": "string"},
+                        "retry": {"type": "integer"},
+                    },
+                }
+            }
+        },
+    },
+    **errors(404, 422, 503),
+}
+
+
+def extra_components() -> dict[str, dict[str, Any]]:
+    """Models that no route parameter or response model names (the job, read raw; the events,
+    inside a stream), as OpenAPI components."""
+    _, top = models_json_schema(
+        [(JobRequest, "validation"), (TaskEvent, "serialization")], ref_template=COMPONENT
+    )
+    defs: dict[str, dict[str, Any]] = top["$defs"]
+    return defs
