@@ -18,6 +18,7 @@ from pydantic.json_schema import models_json_schema
 
 from draftdl.events.bus import FINAL_EVENTS, PROGRESS, STATUS_CHANGED
 from draftdl.tasks.states import FileStatus, TaskStatus
+from draftdl.tasks.validation import MAX_DEADLINE
 
 Timestamp = Annotated[
     str, Field(json_schema_extra={"format": "date-time"}, description="ISO 8601, UTC")
@@ -315,7 +316,12 @@ class JobRequest(Open):
     canvas_width: Pixels = Field(None, ge=1, le=16384, description="when draft_config has none")
     canvas_height: Pixels = Field(None, ge=1, le=16384)
     fps: float | None = Field(None, ge=1, le=240)
-    deadline: Any = Field(None, description="optional; kept with the request")
+    deadline: float | None = Field(
+        None,
+        gt=0,
+        le=MAX_DEADLINE,
+        description="seconds after submission (at most 30 days); then the task fails",
+    )
 
 
 COMPONENT = "#/components/schemas/{model}"
