@@ -102,7 +102,9 @@ def test_file_count_limit() -> None:
 
 
 async def test_api_answers_422_with_paths_and_stores_nothing(service: Service) -> None:
-    resp = await service.http.post("/api/tasks/submit", content=b"{not json")
+    resp = await service.http.post(
+        "/api/tasks/submit", content=b"{not json", headers={"Content-Type": "application/json"}
+    )
     assert resp.status_code == 422
     assert resp.json()["detail"][0]["type"] == "json_invalid"
     resp = await service.http.post("/api/tasks/submit", json=job(["ftp://h/x.mp4"]))

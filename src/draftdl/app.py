@@ -26,12 +26,14 @@ from draftdl.datadir import hold_data_dir
 from draftdl.db.repo import Database
 from draftdl.drafts.builder import DraftBuilder, JianYingDraftBuilder
 from draftdl.drafts.location import choose_drafts_root, remove_stale_builds
+from draftdl.egress import EgressGuard
 from draftdl.events import sse
 from draftdl.events.bus import EventBus
 from draftdl.events.socketio import SocketGateway
 from draftdl.logsafe import install_access_log_filter
 from draftdl.settings import Settings
 from draftdl.tasks.queue import TaskQueue
+from draftdl.tasks.sources import policy_from
 
 log = logging.getLogger(__name__)
 
@@ -59,8 +61,17 @@ def create_app(settings: Settings, builder: DraftBuilder | None = None) -> FastA
         client = Aria2Client()
         manager = Aria2Manager(settings, client)
         drafts = builder or JianYingDraftBuilder(drafts_root.path)
-        queue = TaskQueue(settings, db, client, manager, EventBus(), drafts)
+        egress: EgressGuard | None = None
+        if settings.url_deny_networks:  # then every connection aria2c makes is checked
+            egress = EgressGuard(lambda: policy_from(settings, manager.port, egress_port()))
+        queue = TaskQueue(settings, db, client, manager, EventBus(), drafts, egress)
+
+        def egress_port() -> int | None:
+            return egress.port if egress else None
+
         try:
+            if egress is not None:
+                await egress.start()
             await manager.start()
             manager.start_health_check()
             await queue.start()
@@ -71,6 +82,8 @@ def create_app(settings: Settings, builder: DraftBuilder | None = None) -> FastA
         finally:
             await gateway.close()
             await queue.stop()
+            if egress is not None:
+                await egress.stop()
             await manager.stop()
             await client.aclose()
             await db.close()
