@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ from draftdl.drafts.jianying import build_draft
 from draftdl.drafts.spec import DraftPlan, plan_draft
 from draftdl.errors import DraftBuildError, FieldProblem
 from fileserver import FileServer
-from servers import Service, load_example
+from servers import Service, load_example, make_settings, running_service
 
 MEDIA = Path(__file__).parent / "data" / "media"
 CLIP_US, TONE_US, PORTRAIT_US = 4_000_000, 6_034_000, 2_000_000
@@ -26,6 +27,13 @@ def plan_of(body: dict[str, Any]) -> DraftPlan:
     plan = plan_draft(body, problems)
     assert problems == []
     return plan
+
+
+@pytest.fixture
+async def media_service(data_dir: Path) -> AsyncIterator[Service]:
+    """A service that may read the shared media by local path (``local_media_roots``)."""
+    async with running_service(make_settings(data_dir, local_media_roots=[MEDIA])) as svc:
+        yield svc
 
 
 def local_job(items: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
@@ -189,7 +197,9 @@ def test_two_drafts_of_one_title_never_collide(tmp_path: Path) -> None:
     assert a.meta["draft_id"] != b.meta["draft_id"] and a.content["id"] != b.content["id"]
 
 
-async def test_submit_refuses_what_can_be_checked_before_download(service: Service) -> None:
+async def test_submit_refuses_what_can_be_checked_before_download(media_service: Service) -> None:
+    service = media_service
+
     async def problems(body: dict[str, Any]) -> dict[str, str]:
         resp = await service.http.post("/api/tasks/submit", json=body)
         assert resp.status_code == 422, resp.text
@@ -329,7 +339,9 @@ def test_rules_of_one_type_add_up_and_start_less_items_follow_the_latest_end() -
     assert plan_of(later).segments[2].start == 10_000_000
 
 
-async def test_submit_refuses_zero_length_and_hidden_overlaps(service: Service) -> None:
+async def test_submit_refuses_zero_length_and_hidden_overlaps(media_service: Service) -> None:
+    service = media_service
+
     async def paths(body: dict[str, Any]) -> set[str]:
         resp = await service.http.post("/api/tasks/submit", json=body)
         assert resp.status_code == 422, resp.text
