@@ -80,15 +80,21 @@ def test_urls_to_our_own_ports_are_refused() -> None:
         assert "draftdl's own service" in msg, url
     ok = job(["http://127.0.0.1:8001/x.mp4", "http://example.invalid:8000/x.mp4"])
     lookups: list[str] = []
-    policy.resolver = lambda host, port: lookups.append(host) or ["192.0.2.10"]
+
+    def resolver(host: str, port: int) -> list[str]:
+        lookups.append(host)
+        return ["192.0.2.10"]
+
+    policy = SourcePolicy.build([], [8000, 6800], [], resolver)
     assert len(validate_job(ok, max_files=10, policy=policy).urls) == 2
     assert lookups == ["example.invalid"]  # only a name on one of our ports is looked up
 
 
 def test_denied_networks_are_checked_on_the_resolved_address() -> None:
     resolved = {"cdn.example": ["203.0.113.5"], "intranet.example": ["10.1.2.3"]}
-    policy = SourcePolicy.build([], [], ["10.0.0.0/8", "fd00::/8"])
-    policy.resolver = lambda host, port: resolved.get(host, [])
+    policy = SourcePolicy.build(
+        [], [], ["10.0.0.0/8", "fd00::/8"], lambda host, port: resolved.get(host, [])
+    )
     body = job(
         [
             "http://cdn.example/a.mp4",
@@ -130,3 +136,66 @@ async def test_api_refuses_its_own_port_and_aria2s(tmp_path: Path, fileserver: F
             assert resp.status_code == 422, url
             assert "own service" in resp.json()["detail"][0]["msg"]
         assert (await svc.http.get("/api/tasks")).json()["total"] == 0
+
+
+def test_ipv4_written_as_ipv6_is_the_same_address() -> None:
+    resolved = {"sneaky.example": ["::ffff:10.1.2.3"]}
+    policy = SourcePolicy.build(
+        [], [8000], ["10.0.0.0/8"], lambda host, port: resolved.get(host, [])
+    )
+    urls = [
+        "http://[::ffff:10.9.9.9]/a.mp4",
+        "http://[64:ff9b::a09:909]/b.mp4",  # NAT64 for 10.9.9.9
+        "http://sneaky.example/c.mp4",
+        "http://[::ffff:127.0.0.1]:8000/api/tasks",
+        "http://[::ffff:7f00:1]:8000/api/tasks",
+    ]
+    found = refusal(job(urls), policy)
+    assert set(found) == {f"materials[{i}].path" for i in range(5)}
+    assert "draftdl's own service" in found["materials[4].path"]
+
+
+def test_name_lookups_at_submit_are_bounded() -> None:
+    import threading
+
+    calls: list[str] = []
+    lock = threading.Lock()
+
+    def slow(host: str, port: int) -> list[str]:
+        with lock:
+            calls.append(host)
+        return ["203.0.113.1"]
+
+    policy = SourcePolicy.build([], [], ["10.0.0.0/8"], slow)
+    body = job([f"http://h{i}.example/x.mp4" for i in range(100)])
+    assert len(validate_job(body, max_files=200, policy=policy).urls) == 100
+    assert len(calls) == 32
+
+
+def test_jianying_placeholders_are_no_way_around_the_roots(tmp_path: Path) -> None:
+    sneaky = "##_draftpath_placeholder_0E685133-18CE-45ED-8CB8-2904A212EC80_##/" + "../" * 20
+    body = job([sneaky + "etc/passwd"])
+    assert refusal(body, SourcePolicy()) == {"materials[0].path": NO_LOCAL}
+    raw = job(["http://h/a.mp4"])
+    raw["raw_materials"] = [{"path": sneaky + "etc/passwd", "type": "video"}]
+    assert refusal(raw, SourcePolicy()) == {"raw_materials[0].path": NO_LOCAL}
+    raw["raw_materials"] = [{"path": sneaky.split("/")[0] + "/assets/x.mp4", "type": "video"}]
+    assert len(validate_job(raw, max_files=10, policy=SourcePolicy()).urls) == 1
+
+
+def test_the_builder_checks_local_paths_again_as_they_resolve_now(tmp_path: Path) -> None:
+    from draftdl.drafts.jianying import build_draft
+    from draftdl.drafts.spec import plan_draft
+    from draftdl.errors import DraftBuildError
+
+    root = tmp_path / "media"
+    root.mkdir()
+    link = root / "clip.mp4"
+    link.symlink_to(MEDIA / "clip.mp4")  # outside the root: swapped in after the submit
+    body = job([str(link)])
+    body["testData"] = {"items": [{"type": "clip", "data": {"start": 0, "duration": 1}}]}
+    plan = plan_draft(body, [])
+    with pytest.raises(DraftBuildError) as info:
+        build_draft(plan, {}, tmp_path / "drafts", local=SourcePolicy.build([root], [], []))
+    assert str(info.value) == f"material 'm0': {OUTSIDE}"
+    assert [p.name for p in (tmp_path / "drafts").iterdir()] == []

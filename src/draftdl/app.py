@@ -33,7 +33,6 @@ from draftdl.events.socketio import SocketGateway
 from draftdl.logsafe import install_access_log_filter
 from draftdl.settings import Settings
 from draftdl.tasks.queue import TaskQueue
-from draftdl.tasks.sources import policy_from
 
 log = logging.getLogger(__name__)
 
@@ -60,14 +59,10 @@ def create_app(settings: Settings, builder: DraftBuilder | None = None) -> FastA
             log.warning("removed %d unfinished draft folders left by an earlier run", stale)
         client = Aria2Client()
         manager = Aria2Manager(settings, client)
-        drafts = builder or JianYingDraftBuilder(drafts_root.path)
-        egress: EgressGuard | None = None
-        if settings.url_deny_networks:  # then every connection aria2c makes is checked
-            egress = EgressGuard(lambda: policy_from(settings, manager.port, egress_port()))
+        drafts = builder or JianYingDraftBuilder(drafts_root.path, settings.local_media_roots)
+        # With url_deny_networks, every connection aria2c makes is checked by the guard.
+        egress = EgressGuard() if settings.url_deny_networks else None
         queue = TaskQueue(settings, db, client, manager, EventBus(), drafts, egress)
-
-        def egress_port() -> int | None:
-            return egress.port if egress else None
 
         try:
             if egress is not None:

@@ -7,6 +7,8 @@ it up. Through this proxy every connection aria2 makes, a redirect's included, i
 the address the proxy itself resolved, and the proxy connects to exactly that address. Plain
 http requests are forwarded one per connection (``Connection: close``), so a kept-alive proxy
 connection can never carry a request to an unchecked host; https goes through ``CONNECT``.
+aria2 names the download in the proxy credentials (user = gid), so what the guard refused or
+could not reach is reported on the right file, whatever the URL was redirected to.
 
 Without ``url_deny_networks`` the proxy is not started and downloads go straight out.
 """
@@ -14,20 +16,20 @@ Without ``url_deny_networks`` the proxy is not started and downloads go straight
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import contextlib
-import ipaddress
 import logging
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from urllib.parse import urlsplit
 
-from draftdl.tasks.sources import Address, SourcePolicy
+from draftdl.tasks.sources import Address, SourcePolicy, parse_address
 
 log = logging.getLogger(__name__)
 
-GID_HEADER = "x-draftdl-gid"  # which download a plain http request is for; never forwarded
-HEAD_LIMIT = 64 * 1024
 HEAD_TIMEOUT = 30.0
+CONNECT_TIMEOUT = 15.0
 CHUNK = 256 * 1024
 HOP_HEADERS = frozenset({"proxy-connection", "proxy-authorization", "connection", "keep-alive"})
 
@@ -37,12 +39,12 @@ class Refused(Exception):
 
 
 class EgressGuard:
-    def __init__(self, policy: Callable[[], SourcePolicy]) -> None:
-        self._policy = policy
+    def __init__(self) -> None:
+        self.policy: Callable[[], SourcePolicy] = SourcePolicy  # the queue sets its own
         self._server: asyncio.Server | None = None
         self._connections: set[asyncio.Task[None]] = set()
         self.port: int | None = None
-        self.refusals: dict[str, str] = {}  # gid (http) or host:port (https) → why
+        self.failures: dict[str, str] = {}  # gid → what the guard refused or could not reach
         self.refused = 0
 
     @property
@@ -64,13 +66,13 @@ class EgressGuard:
             await self._server.wait_closed()
             self._server = None
 
-    def reason_for(self, gid: str, url: str) -> str | None:
-        """Why the guard refused (part of) this download, when it did."""
-        if gid in self.refusals:
-            return self.refusals[gid]
-        parts = urlsplit(url)
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-        return self.refusals.get(f"{(parts.hostname or '').lower()}:{port}")
+    def reason_for(self, gid: str) -> str | None:
+        """Why the guard refused, or could not reach, (a hop of) this download."""
+        return self.failures.get(gid)
+
+    def forget(self, gids: Iterable[str]) -> None:
+        for gid in gids:
+            self.failures.pop(gid, None)
 
     def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         conn = asyncio.create_task(self._serve(reader, writer), name="egress-connection")
@@ -79,60 +81,74 @@ class EgressGuard:
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         upstream: asyncio.StreamWriter | None = None
+        gid = ""
         try:
             head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), HEAD_TIMEOUT)
             method, target, lines = _parse_head(head)
-            gid = next((v for k, v in lines if k.lower() == GID_HEADER), "")
+            gid = _proxy_user(lines)
             if method == "CONNECT":
                 host, port = _authority(target, 443)
-                key = f"{host.lower()}:{port}"
             else:
                 parts = urlsplit(target)
                 if parts.scheme != "http" or not parts.hostname:
-                    raise Refused(f"not a proxy request for an http URL: {target[:200]}")
+                    raise ValueError(f"not a proxy request for an http URL: {target[:200]}")
                 host, port = parts.hostname, parts.port or 80
-                key = gid or f"{host.lower()}:{port}"
             try:
                 address = await self._checked_address(host, port)
             except Refused as exc:
-                self.refusals[key] = str(exc)
+                self._failed(gid, f"{exc}")
                 self.refused += 1
                 log.warning("egress guard refused %s:%d: %s", host, port, exc)
                 await _answer(writer, 403, str(exc))
                 return
-            up_reader, upstream = await asyncio.open_connection(str(address), port)
+            except OSError as exc:
+                self._failed(gid, f"name resolution failed for {host}: {exc}")
+                await _answer(writer, 502, f"name resolution failed for {host}")
+                return
+            try:
+                up_reader, up_writer = await asyncio.wait_for(
+                    asyncio.open_connection(str(address), port), CONNECT_TIMEOUT
+                )
+                upstream = up_writer
+            except (OSError, TimeoutError) as exc:
+                reason = "timed out" if isinstance(exc, TimeoutError) else str(exc)
+                self._failed(gid, f"could not connect to {host}:{port} ({reason})")
+                await _answer(writer, 502, f"could not connect to {host}:{port}")
+                return
             if method == "CONNECT":
                 writer.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
                 await writer.drain()
             else:
-                upstream.write(_origin_request(method, target, lines))
-                await upstream.drain()
-            await _pipe_both(reader, writer, up_reader, upstream)
-        except (Refused, ValueError, asyncio.IncompleteReadError, asyncio.LimitOverrunError) as e:
+                up_writer.write(_origin_request(method, target, lines))
+                await up_writer.drain()
+            await _pipe_both(reader, writer, up_reader, up_writer)
+        except (ValueError, asyncio.IncompleteReadError, asyncio.LimitOverrunError) as exc:
             with contextlib.suppress(OSError, ConnectionError):
-                await _answer(writer, 400, f"bad proxy request: {e}")
-        except (OSError, TimeoutError) as exc:
-            with contextlib.suppress(OSError, ConnectionError):
-                await _answer(writer, 502, f"could not reach the host: {exc}")
+                await _answer(writer, 400, f"bad proxy request: {exc}")
+        except (OSError, TimeoutError):
+            pass  # a side went away: nothing to answer
         finally:
             for w in (upstream, writer):
                 if w is not None:
                     w.close()
 
+    def _failed(self, gid: str, reason: str) -> None:
+        if gid:
+            self.failures[gid] = reason
+
     async def _checked_address(self, host: str, port: int) -> Address:
         """The address to connect to: every address the name has must be allowed."""
-        policy = self._policy()
-        try:
-            addresses: list[Address] = [ipaddress.ip_address(host.strip("[]"))]
-        except ValueError:
-            loop = asyncio.get_running_loop()
-            try:
-                infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-            except OSError as exc:
-                raise OSError(f"name resolution failed for {host}: {exc}") from exc
-            addresses = [ipaddress.ip_address(str(i[4][0]).split("%", 1)[0]) for i in infos]
         if port == self.port:
             raise Refused("this URL points at draftdl's own egress guard")
+        literal = parse_address(host)
+        if literal is not None:
+            addresses = [literal]
+        else:
+            loop = asyncio.get_running_loop()
+            infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+            found = (parse_address(str(info[4][0])) for info in infos)
+            addresses = [a for a in found if a is not None]
+        policy = self.policy()
         for address in addresses:
             problem = policy.address_problem(host, address, port)
             if problem:
@@ -161,13 +177,24 @@ def _authority(target: str, default: int) -> tuple[str, int]:
     return parts.hostname, parts.port or default
 
 
+def _proxy_user(lines: list[tuple[str, str]]) -> str:
+    """The user of ``Proxy-Authorization: Basic ...``: aria2 sends the download's gid there."""
+    for key, value in lines:
+        if key.lower() == "proxy-authorization" and value[:6].lower() == "basic ":
+            try:
+                return base64.b64decode(value[6:].strip()).decode().partition(":")[0]
+            except (binascii.Error, UnicodeDecodeError):
+                return ""
+    return ""
+
+
 def _origin_request(method: str, target: str, lines: list[tuple[str, str]]) -> bytes:
     """The proxy request as the origin server expects it, one request per connection."""
     parts = urlsplit(target)
     path = parts.path or "/"
     if parts.query:
         path += f"?{parts.query}"
-    kept = [(k, v) for k, v in lines if k.lower() not in HOP_HEADERS and k.lower() != GID_HEADER]
+    kept = [(k, v) for k, v in lines if k.lower() not in HOP_HEADERS]
     out = [f"{method} {path} HTTP/1.1", *(f"{k}: {v}" for k, v in kept), "Connection: close"]
     return ("\r\n".join(out) + "\r\n\r\n").encode("latin-1")
 
@@ -202,9 +229,12 @@ async def _pipe_both(
 
     up = asyncio.create_task(copy(a_reader, b_writer))
     down = asyncio.create_task(copy(b_reader, a_writer))
+    # Either side ending ends the exchange: the answer is complete, or the client (aria2
+    # timing out, or told to stop) went away and an origin that holds its socket open must
+    # not keep the pair alive.
     try:
-        await down  # the answer is what matters: once it ends, the exchange is over
+        await asyncio.wait({up, down}, return_when=asyncio.FIRST_COMPLETED)
     finally:
-        up.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await up
+        for side in (up, down):
+            side.cancel()
+        await asyncio.gather(up, down, return_exceptions=True)

@@ -52,6 +52,7 @@ class AddRequest:
     out: str
     max_download_limit: str | None = None
     proxy: str | None = None
+    proxy_user: str | None = None
     headers: tuple[str, ...] = ()
 
     def options(self) -> dict[str, str | list[str]]:
@@ -60,6 +61,9 @@ class AddRequest:
             opts["max-download-limit"] = self.max_download_limit
         if self.proxy:
             opts["all-proxy"] = self.proxy
+        if self.proxy_user:
+            opts["all-proxy-user"] = self.proxy_user
+            opts["all-proxy-passwd"] = "-"
         if self.headers:
             opts["header"] = list(self.headers)
         return opts

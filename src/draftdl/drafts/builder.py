@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -11,6 +12,7 @@ from draftdl.drafts.jianying import build_draft
 from draftdl.drafts.spec import plan_draft
 from draftdl.errors import DraftBuildError, FieldProblem
 from draftdl.tasks.model import TaskState
+from draftdl.tasks.sources import SourcePolicy
 
 
 class DraftBuilder(Protocol):
@@ -25,8 +27,9 @@ class DraftBuilder(Protocol):
 class JianYingDraftBuilder:
     """Builds with pyJianYingDraft in a worker thread, one folder per task under ``root``."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, local_roots: Sequence[Path] = ()) -> None:
         self.root = root
+        self.local = SourcePolicy.build(local_roots, (), ())
 
     async def build(self, task: TaskState) -> str | None:
         folder = await asyncio.to_thread(
@@ -40,4 +43,4 @@ class JianYingDraftBuilder:
         plan = plan_draft(body, problems)
         if problems:  # the request was checked at submit; this guards older stored tasks
             raise DraftBuildError("; ".join(f"{p.path}: {p.msg}" for p in problems[:5]))
-        return build_draft(plan, files, self.root, key)
+        return build_draft(plan, files, self.root, key, self.local)

@@ -28,6 +28,7 @@ from draftdl.drafts.library_errors import explain
 from draftdl.drafts.spec import SECOND, DraftPlan, SegmentPlan
 from draftdl.errors import DraftBuildError
 from draftdl.tasks.planner import UNSAFE
+from draftdl.tasks.sources import OUTSIDE, SourcePolicy
 
 # Process-wide on purpose: the library it guards keeps process-wide state.
 PROBE_LOCK = threading.Lock()
@@ -115,10 +116,16 @@ class DraftWriter:
     folder becomes when it is renamed."""
 
     def __init__(
-        self, plan: DraftPlan, files: Mapping[str, str], staging: Path, final: Path
+        self,
+        plan: DraftPlan,
+        files: Mapping[str, str],
+        staging: Path,
+        final: Path,
+        local: SourcePolicy | None = None,
     ) -> None:
         self.plan = plan
         self.files = files
+        self.local = local
         self.staging = staging
         self.final = final
         self.materials: dict[tuple[str, str], Material] = {}
@@ -147,10 +154,19 @@ class DraftWriter:
 
     def local_path(self, seg: SegmentPlan) -> str:
         assert seg.source is not None
-        path = self.files.get(seg.source, seg.source)
-        if path.startswith(("http://", "https://")):
+        downloaded = self.files.get(seg.source)
+        if downloaded is not None:
+            return os.path.abspath(downloaded)
+        if seg.source.startswith(("http://", "https://")):
             raise DraftBuildError(f"material {seg.material_id!r}: {seg.source} was not downloaded")
-        return os.path.abspath(path)
+        if self.local is None:  # a caller that builds from its own files (tests, tools)
+            return os.path.abspath(seg.source)
+        # Checked at submit; again here, on the path as it resolves now (a symlink swapped
+        # in since is caught), and the resolved path is what is read.
+        real = self.local.resolved_local(seg.source)
+        if real is None:
+            raise DraftBuildError(f"material {seg.material_id!r}: {OUTSIDE}")
+        return str(real)
 
     def material(self, seg: SegmentPlan) -> Material:
         path = self.local_path(seg)
@@ -251,13 +267,19 @@ class DraftWriter:
 
 
 def build_draft(
-    plan: DraftPlan, files: Mapping[str, str], root: Path, key: str | None = None
+    plan: DraftPlan,
+    files: Mapping[str, str],
+    root: Path,
+    key: str | None = None,
+    local: SourcePolicy | None = None,
 ) -> Path:
     """Writes the draft; returns its folder. Raises DraftBuildError with a usable message.
 
-    With ``key`` (the task's), the folder name is fixed: a build whose completion was never
-    recorded (a kill -9, a shutdown past its grace) left that folder whole (it is renamed
-    into place in one step), so running the build again adopts it instead of making a copy.
+    ``local`` says which local paths may be read (None: any, for callers that build from
+    their own files). With ``key`` (the task's), the folder name is fixed: a build whose
+    completion was never recorded (a kill -9, a shutdown past its grace) left that folder
+    whole (it is renamed into place in one step), so running it again adopts the folder
+    instead of making a copy.
     """
     root = root.resolve()
     root.mkdir(parents=True, exist_ok=True)
@@ -282,7 +304,7 @@ def build_draft(
             t.key: script.append_track(jy.TrackSpec(jy.TrackType[t.kind], name=t.name))
             for t in plan.tracks
         }
-        writer = DraftWriter(plan, files, staging, final)
+        writer = DraftWriter(plan, files, staging, final, local)
         writer.add_segments(script, refs)
         content = json.loads(script.dumps())
         finish_content(content, writer.entries)

@@ -22,7 +22,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from draftdl.aria2.models import AddRequest, DownloadStatus, describe_error
 from draftdl.aria2.rpc import CHANGE_OPTION, FORCE_REMOVE, REMOVE_RESULT, Aria2Client, Call
 from draftdl.db.repo import Database
-from draftdl.egress import GID_HEADER, EgressGuard
+from draftdl.egress import EgressGuard
 from draftdl.errors import Aria2Error, Aria2RPCError
 from draftdl.events.bus import PROGRESS, EventBus
 from draftdl.settings import Settings
@@ -117,6 +117,8 @@ class Monitor:
         self.wake()
 
     def untrack(self, task: TaskState) -> None:
+        if self.egress is not None:
+            self.egress.forget(f.gid for f in task.files)
         self.tasks.pop(task.id, None)
         self._published.pop(task.id, None)
         self._remaining.pop(task.id, None)
@@ -156,7 +158,7 @@ class Monitor:
             out=f.file_name,
             max_download_limit=self._share(task, len(task.files)),
             proxy=self.egress.url if self.egress and guarded else None,
-            headers=(f"{GID_HEADER}: {f.gid}",) if guarded else (),
+            proxy_user=f.gid if guarded else None,  # names the download to the guard
         )
 
     def _share(self, task: TaskState, active: int) -> str | None:
@@ -342,9 +344,9 @@ class Monitor:
                     self._count_done(task, gid)
                 elif f.status is FileStatus.ERROR:
                     self._failing.add(task.id)
-                    refused = self.egress.reason_for(gid, f.url) if self.egress else None
-                    if refused:
-                        f.error_message = f"refused by draftdl: {refused}"
+                    guarded = self.egress.reason_for(gid) if self.egress else None
+                    if guarded:  # what aria2 saw was the guard's answer, not the host's
+                        f.error_message = f"egress guard: {guarded}"
             if st.status in ("complete", "error", "removed"):
                 self._ended.append(gid)
             elif self._stalled(f, now):

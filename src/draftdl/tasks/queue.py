@@ -71,6 +71,11 @@ class TaskQueue:
         self.bus = bus
         self.builder = builder
         self.monitor = Monitor(settings, client, bus, db, self, egress)
+        self._policy = policy_from(settings)  # roots resolved once; ports added as they come
+        self._policy_ports: tuple[int | None, ...] = ()
+        self._policy_now = self._policy
+        if egress is not None:
+            egress.policy = self.source_policy
         self.downloads = settings.downloads_dir.resolve()
         self.live: dict[str, TaskState] = {}
         self._pending: list[tuple[int, int, str]] = []
@@ -229,8 +234,13 @@ class TaskQueue:
         return task
 
     def source_policy(self) -> SourcePolicy:
-        """What a job may name: local folders, and never this service's own ports."""
-        return policy_from(self.settings, self.manager.port, self.monitor.egress_port)
+        """What a job may name: local folders, and never this service's own ports (aria2's
+        RPC port may change when it restarts)."""
+        ports = (self.manager.port, self.monitor.egress_port)
+        if ports != self._policy_ports:
+            self._policy_ports = ports
+            self._policy_now = self._policy.with_ports(*ports)
+        return self._policy_now
 
     async def _accept(self, task: TaskState) -> None:
         await self._write(self.db.save_task, task)

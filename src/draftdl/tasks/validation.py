@@ -43,7 +43,21 @@ class _Checker:
     def __init__(self, policy: SourcePolicy) -> None:
         self.problems: list[FieldProblem] = []
         self.urls: list[UrlRef] = []
+        self.targets: list[tuple[str, int]] = []  # (host, port) of each URL, for the policy
         self.policy = policy
+
+    def check_addresses(self) -> None:
+        """Every URL's host against the policy, names looked up together (bounded)."""
+        denied = self.policy.url_problems(set(self.targets))
+        if not denied:
+            return
+        kept = []
+        for ref, target in zip(self.urls, self.targets, strict=True):
+            if target in denied:
+                self.fail(ref.loc, denied[target], "value_error.url_denied")
+            else:
+                kept.append(ref)
+        self.urls = kept
 
     def fail(self, loc: Loc, msg: str, kind: str = "value_error") -> None:
         self.problems.append(FieldProblem(loc, msg, kind))
@@ -51,7 +65,7 @@ class _Checker:
     def source(self, loc: Loc, value: Any, kind: str | None, local_must_exist: bool) -> None:
         """One path-like value: an http(s) URL to download, or a local file under the
         allowed folders (that must exist where the builder reads it)."""
-        if value is None or value == "" or (isinstance(value, str) and PLACEHOLDER in value):
+        if value is None or value == "":
             return
         if not isinstance(value, str):
             self.fail(loc, "must be a string (an http(s) URL or a local file path)", "type_error")
@@ -76,11 +90,8 @@ class _Checker:
             if not host:
                 self.fail(loc, "URL has no host", "value_error.url")
                 return
-            denied = self.policy.url_problem(host, port or DEFAULT_PORT[scheme])
-            if denied:
-                self.fail(loc, denied, "value_error.url_denied")
-                return
             self.urls.append(UrlRef(value, loc, kind))
+            self.targets.append((host, port or DEFAULT_PORT[scheme]))
             return
         refused = self.policy.local_problem(value, must_exist=local_must_exist)
         if refused:
@@ -94,6 +105,8 @@ class _Checker:
         if isinstance(node, dict):
             for key, value in node.items():
                 if key in SOURCE_KEYS and isinstance(value, str):
+                    if is_draft_relative(value):
+                        continue  # JianYing's own form, relative to the draft, never ours
                     kind = node.get("type") if isinstance(node.get("type"), str) else None
                     self.source((*loc, key), value, kind, local_must_exist=False)
                 elif isinstance(value, dict | list):
@@ -101,6 +114,12 @@ class _Checker:
         elif isinstance(node, list):
             for i, value in enumerate(node):
                 self.walk_raw((*loc, i), value, depth + 1)
+
+
+def is_draft_relative(value: str) -> bool:
+    """``##_draftpath_placeholder_…_##/assets/x``: inside the draft, without any ``..``."""
+    parts = value.replace("\\", "/").split("/")
+    return value.startswith(PLACEHOLDER) and ".." not in parts
 
 
 def _is_int(value: Any) -> bool:
@@ -111,7 +130,7 @@ def validate_job(body: Any, *, max_files: int, policy: SourcePolicy | None = Non
     """Raises ``RequestRejected`` listing every problem; returns what the planner needs.
 
     Without a ``policy`` no local path is accepted and no address is refused."""
-    c = _Checker(policy.fresh() if policy else SourcePolicy())
+    c = _Checker(policy or SourcePolicy())
     job = ValidatedJob()
     if not isinstance(body, dict):
         raise RequestRejected([FieldProblem((), "the body must be a JSON object", "type_error")])
@@ -230,6 +249,7 @@ def validate_job(body: Any, *, max_files: int, policy: SourcePolicy | None = Non
     if not c.problems:
         plan_draft(body, c.problems)
 
+    c.check_addresses()
     distinct = len({ref.url for ref in c.urls})
     if distinct > max_files:
         c.fail(
