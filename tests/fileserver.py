@@ -4,7 +4,8 @@ A plain static server is not enough: the tests need throttled bodies, connection
 mid-body, forced error statuses and bodies without a Content-Length, plus exact accounting
 of what was sent, so that aria2c's resume and retry behaviour can be asserted byte for byte.
 
-Endpoints (GET and HEAD; query strings never affect which resource is served):
+Endpoints (GET and HEAD; query strings never affect which resource is served, but for the
+``to`` of ``/redirect`` and the ``filename`` of ``/disposition``):
 
 - ``/media/<name>``, ``/other/<name>``: a plain file from ``media_dir``.
 - ``/size/<n>/<name>``: ``n`` bytes of :func:`content_for` (``n`` may end in K, M or G).
@@ -15,6 +16,11 @@ Endpoints (GET and HEAD; query strings never affect which resource is served):
 - ``/noclen/<n>/<name>``: like ``/size`` but close-delimited, without ranges.
 - ``/stall/<n>/<name>?after=B``: like ``/size`` but every GET sends ``B`` body bytes (default
   ``n // 2``) and then nothing more, holding the connection open until the server stops.
+- ``/redirect/<code>/<name>?to=URL``: answers ``code`` (a 30x) with ``Location: URL`` (the
+  percent-decoded ``to``, which may be any URL: ``file:///etc/passwd``, another path, another
+  port).
+- ``/disposition/<n>/<name>?filename=F``: like ``/size`` but with
+  ``Content-Disposition: attachment; filename="F"`` (``F`` percent-decoded, as sent).
 """
 
 from __future__ import annotations
@@ -294,8 +300,13 @@ class _Handler(BaseHTTPRequestHandler):
                 self._serve_media(parts[2])
             elif kind == "status" and len(parts) == 4:
                 self._serve_status(parts[2], parts[3])
-            elif kind in ("size", "slow", "cut", "noclen", "stall") and len(parts) == 4:
+            elif (
+                kind in ("size", "slow", "cut", "noclen", "stall", "disposition")
+                and len(parts) == 4
+            ):
                 self._serve_generated(kind, parts[2], parts[3], params)
+            elif kind == "redirect" and len(parts) == 4:
+                self._serve_redirect(parts[2], params)
             else:
                 self._send_text(404, "not found\n")
         except _BadRequest as exc:
@@ -335,6 +346,15 @@ class _Handler(BaseHTTPRequestHandler):
             return
         self._send_text(int(raw_code), f"status {raw_code}\n")
 
+    def _serve_redirect(self, raw_code: str, params: dict[str, list[str]]) -> None:
+        if not raw_code.isdigit() or not 300 <= int(raw_code) <= 399:
+            self._send_text(404, "not found\n")
+            return
+        target = params.get("to")
+        if not target:
+            raise _BadRequest("redirect needs ?to=URL")
+        self._send_text(int(raw_code), f"see {target[-1]}\n", {"Location": target[-1]})
+
     def _serve_generated(
         self, kind: str, raw_size: str, raw_name: str, params: dict[str, list[str]]
     ) -> None:
@@ -350,6 +370,10 @@ class _Handler(BaseHTTPRequestHandler):
         ctype = _content_type(name)
         if kind == "size":
             self._serve_sized(size, source, ctype)
+        elif kind == "disposition":
+            filename = params.get("filename", [name])[-1]
+            extra = {"Content-Disposition": f'attachment; filename="{filename}"'}
+            self._serve_sized(size, source, ctype, extra=extra)
         elif kind == "slow":
             rate = _query_int(params, "rate", DEFAULT_SLOW_RATE)
             if rate <= 0:
