@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -133,3 +135,46 @@ async def test_config_json_sets_aria2c_path(
     (tmp_path / "config.json").write_text(json.dumps({"aria2c_path": "/opt/x/aria2c"}))
     monkeypatch.chdir(tmp_path)
     assert make_settings(tmp_path / "d").aria2c_path == "/opt/x/aria2c"
+
+
+async def test_remote_mode_removes_a_failed_cancel_later_and_leaves_others_alone(
+    aria2: Aria2Manager, fileserver: FileServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from servers import until
+
+    theirs = AddRequest("0000000000000abc", fileserver.url("/slow/4M/t.bin?rate=64K"),
+                        str(tmp_path), "t.bin")  # fmt: skip
+    await aria2.client.add_batch_downloads([theirs])
+    settings = make_settings(
+        tmp_path / "remote",
+        aria2_rpc_url=aria2.get_rpc_url(),
+        aria2_rpc_secret=aria2.get_rpc_secret(),
+    )
+    async with running_service(settings) as svc:
+        monitor = svc.services.queue.monitor
+        task_id = await svc.submit(job([fileserver.url("/slow/4M/mine.bin?rate=64K")]))
+        await svc.wait_task(task_id, lambda t: t["progress"]["downloaded_size"] > 0)
+        gid = svc.services.queue.live[task_id].files[0].gid
+        client = svc.services.manager.client
+        original = client.force_remove
+
+        async def refuse(gids: Any) -> None:
+            monkeypatch.setattr(client, "force_remove", original)
+            raise Aria2Unavailable("aria2 RPC timed out")
+
+        monkeypatch.setattr(client, "force_remove", refuse)
+        await svc.services.queue.cancel_task(task_id)
+
+        async def running() -> set[str]:
+            (active,) = await aria2.client.multicall([("aria2.tellActive", [["gid"]])])
+            return {d["gid"] for d in active}
+
+        deadline = asyncio.get_running_loop().time() + 10
+        while gid in await running():
+            assert asyncio.get_running_loop().time() < deadline
+            await asyncio.sleep(0.05)
+        assert theirs.gid in await running()  # someone else's download is not ours to remove
+        await until(lambda: not monitor._looking, 5)
+        ticks = monitor.ticks
+        await asyncio.sleep(0.5)
+        assert monitor.ticks == ticks  # no reading for ever once nothing is owed

@@ -308,3 +308,39 @@ async def test_a_build_cut_off_by_shutdown_is_adopted_not_duplicated(
     assert folders == [Path(task["draft_path"]).name]
     meta = json.loads((root / folders[0] / "draft_meta_info.json").read_text(encoding="utf-8"))
     assert meta["draft_name"] == folders[0]
+
+
+async def test_a_download_we_throttle_ourselves_is_not_a_stall(
+    data_dir: Path, fileserver: FileServer
+) -> None:
+    """An 8 KiB/s cap over 4 files is 2 KiB/s each: under the 4 KiB/s floor, on purpose."""
+    settings = make_settings(data_dir, lowest_speed="4K", stall_timeout=1.0)
+    async with running_service(settings) as svc:
+        urls = [fileserver.url(f"/size/24K/capped{i}.bin") for i in range(4)]
+        task = await svc.wait_final(await svc.submit(job(urls, max_download_limit="8K")), 40)
+    assert task["status"] == "completed", task["error_message"]
+
+
+async def test_cancel_while_an_add_is_on_the_wire_leaves_the_files_removed(
+    service: Service, fileserver: FileServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = service.services.manager.client
+    original = client.add_batch_downloads
+    adding = asyncio.Event()
+
+    async def slow_add(requests: Any) -> Any:
+        adding.set()
+        await asyncio.sleep(0.3)
+        return await original(requests)
+
+    monkeypatch.setattr(client, "add_batch_downloads", slow_add)
+    task_id = await service.submit(job([fileserver.url("/slow/4M/w.bin?rate=128K")]))
+    await adding.wait()
+    await service.services.queue.cancel_task(task_id)
+    await until(lambda: task_id not in service.services.queue.working, 10)
+    await service.services.queue.monitor.flush()
+    assert [f["status"] for f in (await service.task(task_id))["files"]] == ["removed"]
+    stored = await service.services.db.load_task(task_id)
+    assert stored is not None and [f.status.value for f in stored.files] == ["removed"]
+    gid = stored.files[0].gid
+    await until_gone(service, gid)

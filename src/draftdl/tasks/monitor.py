@@ -93,8 +93,8 @@ class Monitor:
         self._orphans_suspected = False
         self.orphans_removed = 0
         self._removing: set[str] = set()  # orphans told to stop, not yet seen stopped
+        self._unremoved: set[str] = set()  # gids of ended tasks whose removal failed
         self._lowest = max(1, parse_speed(settings.lowest_speed))
-        self._floor = self._lowest * settings.stall_timeout
         self._last_flush = time.monotonic()
         self._last_tick_cost = 0.0
         self._runner: asyncio.Task[None] | None = None
@@ -184,6 +184,8 @@ class Monitor:
             f.stall_mark = None
         results = await self.client.add_batch_downloads([self._request(t, f) for t, f in pairs])
         for (task, f), result in zip(pairs, results, strict=True):
+            if task.id not in self.tasks or task.status is not TaskStatus.DOWNLOADING:
+                continue  # it ended while the add was on the wire; its removal is queued
             f.attempts += 1
             f.download_speed = 0
             if isinstance(result, Aria2RPCError):
@@ -213,13 +215,20 @@ class Monitor:
                 await self.client.force_remove(gids)
             await self.client.forget(gids)
         except Aria2Error:
-            self.suspect_orphans()  # the next read that works removes them
+            self._unremoved.update(gids)  # every read from now on removes them
+            self.wake()
             raise
 
     def suspect_orphans(self) -> None:
-        """Keeps the loop reading until no download without an owner is left in aria2."""
-        self._orphans_suspected = True
-        self.wake()
+        """Has the next read look for downloads no task owns (managed aria2c only)."""
+        if self.sweep_orphans:
+            self._orphans_suspected = True
+            self.wake()
+
+    @property
+    def _looking(self) -> bool:
+        """Something to read for even without tasks: orphans, or removals still owed."""
+        return self._orphans_suspected or bool(self._unremoved)
 
     # -- the loop -------------------------------------------------------------------------
 
@@ -253,7 +262,7 @@ class Monitor:
     async def _run(self) -> None:
         last = 0.0
         while True:
-            if not self.tasks and not self._orphans_suspected:
+            if not self.tasks and not self._looking:
                 await self._wake.wait()
             else:
                 with contextlib.suppress(TimeoutError):
@@ -271,7 +280,7 @@ class Monitor:
             self._last_tick_cost = time.monotonic() - last
 
     async def tick(self) -> None:
-        if not self.tasks and not self._orphans_suspected:
+        if not self.tasks and not self._looking:
             return
         self.ticks += 1
         purge, riders = self._purge, self._riders
@@ -279,8 +288,10 @@ class Monitor:
         async with self.rpc_lock:
             self._reads += 1
             try:
+                owed = len(self._removing) + len(self._unremoved)
                 statuses = await self.client.get_batch_progress(
-                    limit=len(self.by_gid) + len(purge) + len(self._ended) + 64, extra=extra
+                    limit=len(self.by_gid) + len(purge) + len(self._ended) + owed + 64,
+                    extra=extra,
                 )
             except Aria2Error as exc:
                 self._mark_unavailable(str(exc))
@@ -299,16 +310,20 @@ class Monitor:
         await self._maybe_flush()
 
     def _sweep(self, statuses: dict[str, DownloadStatus], purged: set[str]) -> None:
-        """Every download aria2 holds belongs to a task we track, or is removed."""
-        if not self.sweep_orphans:
-            return
-        waiting = set(self._ended)
-        orphans = [
-            st
-            for gid, st in statuses.items()
-            if gid not in self.by_gid and gid not in purged and gid not in waiting
-        ]
-        self._orphans_suspected = bool(orphans)
+        """Every download a managed aria2c holds belongs to a task we track, or is removed;
+        a removal that failed is sent again on every read until aria2 holds nothing of it
+        (in remote mode too: those gids are ours)."""
+        self._unremoved = {g for g in self._unremoved if g in statuses and g not in self.by_gid}
+        if self.sweep_orphans:
+            waiting = set(self._ended)
+            orphans = [
+                st
+                for gid, st in statuses.items()
+                if gid not in self.by_gid and gid not in purged and gid not in waiting
+            ]
+        else:
+            orphans = [statuses[g] for g in self._unremoved]
+        self._orphans_suspected = bool(orphans) and self.sweep_orphans
         running = [st.gid for st in orphans if st.status in RUNNING]
         self._riders += [(FORCE_REMOVE, [g]) for g in running]
         self._riders += [(REMOVE_RESULT, [st.gid]) for st in orphans if st.status not in RUNNING]
@@ -323,6 +338,7 @@ class Monitor:
     ) -> list[tuple[TaskState, FileState]]:
         missing: list[tuple[TaskState, FileState]] = []
         now = time.monotonic()
+        running = sum(1 for st in statuses.values() if st.status == "active")
         for gid, (task, f) in self.by_gid.items():
             if f.status is FileStatus.COMPLETE:
                 continue
@@ -349,15 +365,27 @@ class Monitor:
                         f.error_message = f"egress guard: {guarded}"
             if st.status in ("complete", "error", "removed"):
                 self._ended.append(gid)
-            elif self._stalled(f, now):
+            elif self._stalled(f, now, self._lowest_for(task, running)):
                 self._touch(task, f)
                 self._failing.add(task.id)
                 self._riders.append((FORCE_REMOVE, [gid]))
         return missing
 
-    def _stalled(self, f: FileState, now: float) -> bool:
-        """A transfer under ``lowest_speed`` for ``stall_timeout`` fails (transient) instead
-        of holding its slot for ever; only time spent active in aria2 counts."""
+    def _lowest_for(self, task: TaskState, running: int) -> int:
+        """The speed floor, below the share of any cap we set ourselves: a download we
+        throttle to 1 KiB/s is slow on purpose, not stalled."""
+        lowest = self._lowest
+        overall = speed_bytes(self.settings.max_overall_download_limit)
+        if overall:
+            lowest = min(lowest, overall // max(1, running) // 2)
+        if task.max_download_limit and (cap := speed_bytes(task.max_download_limit)):
+            sharing = len(self._caps.get(task.id, ())) or len(task.files)  # as _share spreads
+            lowest = min(lowest, cap // max(1, sharing) // 2)
+        return max(1, lowest)
+
+    def _stalled(self, f: FileState, now: float, lowest: int) -> bool:
+        """A transfer under ``lowest`` bytes/s for ``stall_timeout`` fails (transient)
+        instead of holding its slot for ever; only time spent active in aria2 counts."""
         if f.status is not FileStatus.ACTIVE:
             f.stall_mark = None
             return False
@@ -366,8 +394,8 @@ class Monitor:
         # new bytes for seconds, but its reported speed stays above the floor.
         if (
             mark is None
-            or f.completed_length - mark[1] >= self._floor
-            or f.download_speed >= self._lowest
+            or f.completed_length - mark[1] >= lowest * self.settings.stall_timeout
+            or f.download_speed >= lowest
         ):
             f.stall_mark = (now, f.completed_length)
             return False
@@ -377,7 +405,7 @@ class Monitor:
         f.download_speed = 0
         f.error_code = None
         f.error_message = (
-            f"stalled: slower than {human_size(self._lowest)}/s for "
+            f"stalled: slower than {human_size(lowest)}/s for "
             f"{self.settings.stall_timeout:g} s; a transient failure, trying again may work"
         )
         return True
