@@ -98,3 +98,23 @@ async def test_the_folder_and_its_files_are_private(data_dir: Path, fileserver: 
         assert mode(data_dir) == 0o700
         for path in loose:
             assert mode(path) == 0o600, path
+
+
+def test_a_shared_folder_given_as_data_dir_keeps_its_mode(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from draftdl.datadir import make_private_dir
+
+    home = tmp_path / "home"
+    home.mkdir(mode=0o755)
+    os.chmod(home, 0o755)
+    (home / "notes.txt").write_text("the user's own")
+    make_private_dir(home)
+    assert home.stat().st_mode & 0o777 == 0o755
+    assert "not changing its mode" in caplog.text
+    ours = tmp_path / "data"
+    ours.mkdir(mode=0o755)
+    os.chmod(ours, 0o755)
+    (ours / "tasks.db").write_bytes(b"")
+    make_private_dir(ours)
+    assert ours.stat().st_mode & 0o777 == 0o700

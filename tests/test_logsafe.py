@@ -47,3 +47,11 @@ def test_authorization_values_are_masked() -> None:
         "/socket.io/?EIO=4&transport=polling&TOKEN=***"
     )
     assert redact("/api/tasks?status=done") == "/api/tasks?status=done"
+
+
+def test_an_encoded_token_key_is_masked_too() -> None:
+    from draftdl.logsafe import redact
+
+    assert redact("GET /x?%74oken=s3cret&a=1") == "GET /x?%74oken=***&a=1"
+    assert redact("GET /x?TOKEN=s3cret") == "GET /x?TOKEN=***"
+    assert redact("GET /x?tokens=keep") == "GET /x?tokens=keep"

@@ -102,7 +102,9 @@ def create_app(settings: Settings, builder: DraftBuilder | None = None) -> FastA
         openapi_url=None,
     )
     app.state.settings = settings
-    app.add_middleware(HostGuard, allowed=[settings.host, *settings.allowed_hosts])
+    app.add_middleware(
+        HostGuard, allowed=[settings.host, *settings.allowed_hosts], origins=settings.cors_origins
+    )
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

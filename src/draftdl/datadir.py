@@ -13,6 +13,7 @@ we create in it are 0600 (POSIX; on Windows the folder's ACL decides).
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import sys
 from pathlib import Path
@@ -26,12 +27,27 @@ PRIVATE_DIR = 0o700
 PRIVATE_FILE = 0o600
 POSIX = os.name == "posix"
 
+log = logging.getLogger(__name__)
+
+
+OURS = ("tasks.db", "draftdl.lock", "aria2", "downloads", "aria2.conf", "rpc-secret")
+
 
 def make_private_dir(path: Path) -> None:
-    """Creates ``path`` (and its parents) with mode 0700, or narrows an existing one to 0700."""
+    """Creates ``path`` (and its parents) with mode 0700, or narrows an existing one to 0700
+    when it is empty or already draftdl's (``--data-dir ~`` must not close the home folder:
+    then a warning says so instead)."""
     path.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR)
-    if POSIX and path.stat().st_mode & 0o777 != PRIVATE_DIR:
-        os.chmod(path, PRIVATE_DIR)
+    if not POSIX or path.stat().st_mode & 0o777 == PRIVATE_DIR:
+        return
+    if any(path.iterdir()) and not any((path / name).exists() for name in OURS):
+        log.warning(
+            "%s is readable by other users and holds other files: not changing its mode; "
+            "use a folder of draftdl's own as data_dir",
+            path,
+        )
+        return
+    os.chmod(path, PRIVATE_DIR)
 
 
 def make_private_file(path: Path) -> None:

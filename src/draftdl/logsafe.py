@@ -10,18 +10,27 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Mapping
+from urllib.parse import unquote_plus
 
 ACCESS_LOGGER = "uvicorn.access"
 MASK = "***"
 
-TOKEN_QUERY = re.compile(r"(?i)([?&;](?:token|access_token|api_token)=)[^&;#\s\"']*")
+QUERY_PAIR = re.compile(r"([?&;])([^=&;#\s\"']+)=([^&;#\s\"']*)")
+TOKEN_KEYS = frozenset({"token", "access_token", "api_token"})
 AUTHORIZATION = re.compile(
     r"(?i)(authorization[\"']?\s*[:=]\s*[\"']?)((?:bearer|basic|token)\s+)?[^\s\"',;&]+"
 )
 
 
+def _mask_pair(match: re.Match[str]) -> str:
+    # The key as the server reads it: "%74oken" is "token" too.
+    if unquote_plus(match[2]).lower() in TOKEN_KEYS:
+        return f"{match[1]}{match[2]}={MASK}"
+    return match[0]
+
+
 def redact(text: str) -> str:
-    text = TOKEN_QUERY.sub(rf"\g<1>{MASK}", text)
+    text = QUERY_PAIR.sub(_mask_pair, text)
     return AUTHORIZATION.sub(lambda m: f"{m[1]}{m[2] or ''}{MASK}", text)
 
 

@@ -48,7 +48,7 @@ def _measure(data_dir: Path) -> tuple[Path, int | None]:
 
 
 async def _disk(services: Services) -> dict[str, Any]:
-    data_dir = services.settings.data_dir
+    data_dir = services.settings.downloads_dir  # where the scheduler looks too
     try:
         minimum = parse_amount(services.settings.min_free_space)
     except ValueError:

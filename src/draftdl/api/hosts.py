@@ -1,17 +1,26 @@
-"""Answers only requests addressed to a name we serve: a DNS-rebinding page cannot drive us.
+"""Answers only requests addressed to a name we serve, and changes nothing for another site.
 
 A web page on ``http://evil.example`` that re-points its name at 127.0.0.1 reaches a loopback
 service with ``Host: evil.example``; browsers never forge that header. So the loopback names
 (and every loopback address) are served, plus ``allowed_hosts`` and the address we bind to.
+
+A page on another site can still send "simple" requests to a name we do serve (a form post,
+a bodiless ``POST .../cancel``); browsers mark those with an ``Origin``. A request that changes
+something (any method but GET, HEAD, OPTIONS) from an origin other than our own or one of
+``cors_origins`` is refused (403). Clients that are not browsers send no ``Origin``.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import json
 from collections.abc import Iterable
+from urllib.parse import urlsplit
 
 from starlette.types import ASGIApp, Receive, Scope, Send
+
+from draftdl.settings import is_loopback
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 def host_name(header: str) -> str:
@@ -25,22 +34,28 @@ def host_name(header: str) -> str:
 
 
 def is_loopback_name(name: str) -> bool:
-    if name == "localhost" or name.endswith(".localhost"):
-        return True  # browsers resolve these to loopback themselves
-    try:
-        return ipaddress.ip_address(name).is_loopback
-    except ValueError:
-        return False
+    # Browsers resolve *.localhost to loopback themselves.
+    return name.endswith(".localhost") or is_loopback(name)
 
 
 class HostGuard:
     """ASGI middleware: 400 (HTTP) or close 1008 (WebSocket) for a Host we do not serve."""
 
-    def __init__(self, app: ASGIApp, allowed: Iterable[str]) -> None:
+    def __init__(self, app: ASGIApp, allowed: Iterable[str], origins: Iterable[str] = ()) -> None:
         self.app = app
         names = {host_name(h) for h in allowed if h}
         self.any = "*" in names
         self.allowed = frozenset(names - {"*", "0.0.0.0", "::"})
+        self.origins = frozenset(o.rstrip("/").lower() for o in origins)
+
+    def same_site(self, origin: str | None, host: str | None) -> bool:
+        """No Origin (not a browser), our own origin, or one of ``cors_origins``."""
+        if origin is None:
+            return True
+        origin = origin.rstrip("/").lower()
+        if "*" in self.origins or origin in self.origins:
+            return True
+        return host is not None and urlsplit(origin).netloc == host.strip().lower()
 
     def serves(self, header: str | None) -> bool:
         if header is None or self.any:
@@ -52,27 +67,44 @@ class HostGuard:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
-        header = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"host"), None)
-        if self.serves(header):
-            await self.app(scope, receive, send)
+        headers = {k: v.decode("latin-1") for k, v in scope["headers"] if k in (b"host", b"origin")}
+        header = headers.get(b"host")
+        if not self.serves(header):
+            name = host_name(header or "")
+            await _refuse(
+                scope,
+                send,
+                400,
+                f"this server does not answer to the host name {name!r}; "
+                "add it to the allowed_hosts setting to serve it",
+            )
             return
-        if scope["type"] == "websocket":
-            await send({"type": "websocket.close", "code": 1008})
+        changes = scope["type"] == "http" and scope["method"] not in SAFE_METHODS
+        if changes and not self.same_site(headers.get(b"origin"), header):
+            await _refuse(
+                scope,
+                send,
+                403,
+                f"a request from {headers.get(b'origin')!r} may not change anything here; "
+                "add that origin to the cors_origins setting to allow it",
+            )
             return
-        name = host_name(header or "")
-        detail = (
-            f"this server does not answer to the host name {name!r}; "
-            "add it to the allowed_hosts setting to serve it"
-        )
-        body = json.dumps({"detail": detail}).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 400,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+        await self.app(scope, receive, send)
+
+
+async def _refuse(scope: Scope, send: Send, status: int, detail: str) -> None:
+    if scope["type"] == "websocket":
+        await send({"type": "websocket.close", "code": 1008})
+        return
+    body = json.dumps({"detail": detail}).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})

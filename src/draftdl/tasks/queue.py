@@ -83,6 +83,8 @@ class TaskQueue:
         self._transition_lock = asyncio.Lock()
         self._wake_scheduler = asyncio.Event()
         self._background: set[asyncio.Task[Any]] = set()
+        self._moves: set[asyncio.Future[bool]] = set()  # transitions being saved
+        self._holding: set[str] = set()  # popped by the scheduler, to be put back
         self.working: dict[str, asyncio.Task[Any]] = {}  # task id → the step running for it
         self.in_flight: set[str] = set()  # being stored or started: not stranded
         self.built: dict[str, str | None] = {}  # drafts built whose completion is not saved yet
@@ -132,6 +134,7 @@ class TaskQueue:
                 )
                 task.cancel()
             await asyncio.gather(*still, return_exceptions=True)
+        await asyncio.gather(*self._moves, return_exceptions=True)  # before the database goes
         await self.monitor.flush()
 
     def start_progress_monitor(self) -> None:
@@ -197,7 +200,7 @@ class TaskQueue:
             self._spawn(self._build(task), f"build-{task.id}", task)
 
     def queued_ids(self) -> set[str]:
-        return {entry[2] for entry in self._pending}
+        return {entry[2] for entry in self._pending} | self._holding
 
     # -- submit, read, cancel -------------------------------------------------------------
 
@@ -334,6 +337,7 @@ class TaskQueue:
                     reason = self.manager.reason or f"aria2c is {self.manager.state.value}"
                     self._tell(task, f"waiting for aria2c: {reason}")
                     held.append(entry)
+                    self._holding.add(task.id)
                     continue
                 if task.files and not space_checked:
                     space_checked = True
@@ -341,6 +345,7 @@ class TaskQueue:
                 if task.files and no_space:
                     self._tell(task, no_space)
                     held.append(entry)
+                    self._holding.add(task.id)
                     self._schedule_again(SPACE_RECHECK)
                     continue
                 self.in_flight.add(task.id)
@@ -349,6 +354,7 @@ class TaskQueue:
                 except Exception:
                     log.exception("task %s could not be started; trying again shortly", task.id)
                     held.append(entry)
+                    self._holding.add(task.id)
                     self._schedule_again(RETRY_START)
                     break
                 finally:
@@ -356,6 +362,7 @@ class TaskQueue:
         finally:
             for entry in held:
                 heapq.heappush(self._pending, entry)
+            self._holding.clear()
 
     async def _space_problem(self) -> str | None:
         floor = parse_amount(self.settings.min_free_space)
@@ -467,7 +474,10 @@ class TaskQueue:
         Shielded as one step: a caller cancelled half-way never leaves memory behind the
         database (or the other way round).
         """
-        return await asyncio.shield(self._move(task, dst, changes))
+        move = asyncio.ensure_future(self._move(task, dst, changes))
+        self._moves.add(move)  # stop() waits for it even when its caller was cancelled
+        move.add_done_callback(self._moves.discard)
+        return await asyncio.shield(move)
 
     async def _move(self, task: TaskState, dst: TaskStatus, changes: dict[str, Any]) -> bool:
         async with self._transition_lock:
