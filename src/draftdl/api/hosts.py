@@ -4,6 +4,10 @@ A web page on ``http://evil.example`` that re-points its name at 127.0.0.1 reach
 service with ``Host: evil.example``; browsers never forge that header. So the loopback names
 (and every loopback address) are served, plus ``allowed_hosts`` and the address we bind to.
 
+Our own aria2c marks every request it makes for a job (``X-Draftdl-Fetch``): such a request
+reaching the API (a job's URL that redirects here) is refused, so a job cannot download the
+API's answers into a draft.
+
 A page on another site can still send "simple" requests to a name we do serve (a form post,
 a bodiless ``POST .../cancel``); browsers mark those with an ``Origin``. A request that changes
 something (any method but GET, HEAD, OPTIONS) from an origin other than our own or one of
@@ -18,9 +22,12 @@ from urllib.parse import urlsplit
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from draftdl.aria2.models import FETCH_MARKER
 from draftdl.settings import is_loopback
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+MARKER = FETCH_MARKER[0].lower().encode()  # on every request our aria2c makes
+WATCHED = (b"host", b"origin", MARKER)
 
 
 def host_name(header: str) -> str:
@@ -67,7 +74,15 @@ class HostGuard:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
-        headers = {k: v.decode("latin-1") for k, v in scope["headers"] if k in (b"host", b"origin")}
+        headers = {k: v.decode("latin-1") for k, v in scope["headers"] if k in WATCHED}
+        if MARKER in headers:
+            await _refuse(
+                scope,
+                send,
+                403,
+                "draftdl does not download from itself: a job's URL (or a redirect) led here",
+            )
+            return
         header = headers.get(b"host")
         if not self.serves(header):
             name = host_name(header or "")

@@ -42,6 +42,11 @@ class DownloadStatus:
         )
 
 
+# Sent with every request aria2c makes for us, so that our own API can refuse it: a job's URL
+# that redirects to the API (which needs no token by default) must not download its answers.
+FETCH_MARKER = ("X-Draftdl-Fetch", "aria2c")
+
+
 @dataclass(frozen=True, slots=True)
 class AddRequest:
     """One file to hand to aria2: we choose the gid so it is saved before aria2 knows it."""

@@ -27,12 +27,13 @@ from PIL import Image
 from draftdl.drafts.library_errors import explain
 from draftdl.drafts.spec import SECOND, DraftPlan, SegmentPlan
 from draftdl.errors import DraftBuildError
-from draftdl.tasks.planner import UNSAFE
+from draftdl.tasks.planner import clean_text, not_a_device
 from draftdl.tasks.sources import OUTSIDE, SourcePolicy
 
 # Process-wide on purpose: the library it guards keeps process-wide state.
 PROBE_LOCK = threading.Lock()
 MAX_TITLE = 40
+STAGING = ".building-"  # + the build's key + a random part; location.py sweeps old ones
 PICTURE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp"})
 PHOTO_DURATION = 10_800_000_000  # what the library gives a photo: 3 h, in µs
 
@@ -40,9 +41,10 @@ Material: TypeAlias = Any  # jy.VideoMaterial or jy.AudioMaterial; the library i
 
 
 def folder_title(title: str) -> str:
-    """The readable part of a draft folder name: safe on Windows and macOS, short."""
-    name = UNSAFE.sub("_", title).strip(" .")
-    return name[:MAX_TITLE].rstrip(" .") or "draft"
+    """The readable part of a draft folder name: safe on Windows and macOS, short, and
+    shown as it reads (no invisible direction marks)."""
+    name = clean_text(title)[:MAX_TITLE].rstrip(" .")
+    return not_a_device(name) if name else "draft"
 
 
 def picture_material(path: str) -> Material | None:
@@ -292,7 +294,10 @@ def build_draft(
             return final
         if final.exists():  # not a draft of ours: never write over it
             final = _claim_name(root, title)
-    staging_name = f".building-{uuid.uuid4().hex}"
+    if key is not None:  # an earlier run of this very build, cut off: its leftovers go
+        for leftover in root.glob(f"{STAGING}{key}-*"):
+            shutil.rmtree(leftover, ignore_errors=True)
+    staging_name = f"{STAGING}{key or 'x'}-{uuid.uuid4().hex}"
     staging = root / staging_name
     folder = jy.DraftFolder(str(root))
     try:

@@ -19,7 +19,7 @@ from typing import Protocol
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from draftdl.aria2.models import AddRequest, DownloadStatus, describe_error
+from draftdl.aria2.models import FETCH_MARKER, AddRequest, DownloadStatus, describe_error
 from draftdl.aria2.rpc import CHANGE_OPTION, FORCE_REMOVE, REMOVE_RESULT, Aria2Client, Call
 from draftdl.db.repo import Database
 from draftdl.egress import EgressGuard
@@ -159,6 +159,7 @@ class Monitor:
             max_download_limit=self._share(task, len(task.files)),
             proxy=self.egress.url if self.egress and guarded else None,
             proxy_user=f.gid if guarded else None,  # names the download to the guard
+            headers=(f"{FETCH_MARKER[0]}: {FETCH_MARKER[1]}",),
         )
 
     def _share(self, task: TaskState, active: int) -> str | None:

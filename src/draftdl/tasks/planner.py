@@ -40,19 +40,28 @@ class PlannedFile:
     file_name: str
 
 
+def clean_text(text: str) -> str:
+    """Text for a file or folder name: NFC, no control, format or private-use characters
+    (no RTL overrides or zero-width marks), none of Windows' forbidden ones, no outer dots."""
+    name = unicodedata.normalize("NFC", text)
+    name = "".join(ch for ch in name if unicodedata.category(ch)[0] != "C")
+    return UNSAFE.sub("_", name).strip(" .")
+
+
+def not_a_device(stem: str) -> str:
+    """Windows reserves CON, NUL, COM1… before the *first* dot: 'aux.tar' is AUX too."""
+    return f"_{stem}" if stem.split(".", 1)[0].strip().lower() in WINDOWS_RESERVED else stem
+
+
 def safe_name(url: str, kind: str | None) -> str:
     """A file name from a URL's decoded basename that can never leave its folder."""
     raw = unquote(urlsplit(url).path).replace("\\", "/").rsplit("/", 1)[-1]
-    name = unicodedata.normalize("NFC", raw)
-    name = "".join(ch for ch in name if unicodedata.category(ch)[0] != "C")
-    name = UNSAFE.sub("_", name).strip(" .")
+    name = clean_text(raw)
     stem, ext = os.path.splitext(name)
     # ".aria2" is aria2's control-file suffix: never let a download take such a name.
     if not EXTENSION.match(ext) or ext.lower() == ".aria2":
         stem, ext = name, KIND_EXTENSION.get((kind or "").lower(), ".bin")
-    stem = stem.strip(" .") or "file"
-    if stem.lower() in WINDOWS_RESERVED:
-        stem = f"_{stem}"
+    stem = not_a_device(stem.strip(" .") or "file")
     budget = MAX_NAME - len(ext)
     while len(stem.encode("utf-8")) > budget:
         stem = stem[:-1]
