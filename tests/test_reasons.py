@@ -26,6 +26,8 @@ NOT_OK = "The response status is not successful. status="
         (24, "Authorization failed.", "authorization failed (HTTP 401)", False),
         (6, "Failed to establish connection", NETWORK, True),
         (9, None, "not enough disk space", False),
+        (1, "CUID#24 - Redirect to file:///etc/passwd failed. It may not be a valid URI.",
+         "the server redirected to something that is not an http(s) URL", False),
         (None, None, "download failed", True),
     ],
 )  # fmt: skip

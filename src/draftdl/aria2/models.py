@@ -139,6 +139,7 @@ HTTP_STATUS: dict[int, Reason] = {
 }
 
 HTTP_IN_MESSAGE = re.compile(r"status=(\d{3})\b")
+REDIRECT_REFUSED = re.compile(r"Redirect to \S+ failed")
 
 
 def http_status_of(message: str | None) -> int | None:
@@ -149,6 +150,8 @@ def http_status_of(message: str | None) -> int | None:
 def classify(code: int | None, message: str | None) -> Reason:
     """One place that says why a download failed: the HTTP status when aria2 names one,
     else aria2's error code."""
+    if message and REDIRECT_REFUSED.search(message):
+        return Reason("the server redirected to something that is not an http(s) URL", False)
     status = http_status_of(message)
     if status is not None:
         known = HTTP_STATUS.get(status)
