@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from draftdl.egress import EgressGuard
-from draftdl.tasks.sources import SourcePolicy
+from draftdl.sources import SourcePolicy
 from fileserver import FileServer, content_for
 from servers import job, make_settings, running_service, until
 

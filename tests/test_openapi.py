@@ -18,8 +18,8 @@ from draftdl.api.schemas import ErrorBody, Health, JobRequest
 from draftdl.api.tasks import JOB_EXAMPLE
 from draftdl.app import create_app
 from draftdl.events import sse
-from draftdl.tasks.model import FileState, TaskState
-from draftdl.tasks.states import FileStatus, TaskStatus
+from draftdl.model.states import FileStatus, TaskStatus
+from draftdl.model.task import FileState, TaskState
 from fileserver import FileServer
 from servers import EXAMPLES, Service, job, make_settings, running_service
 

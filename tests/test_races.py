@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 
 from draftdl.aria2.rpc import TELL_ACTIVE, TELL_WAITING
-from draftdl.tasks.model import TaskState
-from draftdl.tasks.states import TaskStatus
+from draftdl.model.states import TaskStatus
+from draftdl.model.task import TaskState
 from fileserver import FileServer
 from servers import Service, job, make_settings, running_service, until
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from draftdl.errors import DraftBuildError
-from draftdl.tasks.model import TaskState
+from draftdl.model.task import TaskState
 from fileserver import FileServer, content_for
 from servers import ServerProcess, aria2_pid_alive, job, make_settings, running_service, until
 

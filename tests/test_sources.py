@@ -10,7 +10,7 @@ import pytest
 
 from draftcheck import check_draft
 from draftdl.errors import RequestRejected
-from draftdl.tasks.sources import NO_LOCAL, OUTSIDE, SourcePolicy
+from draftdl.sources import NO_LOCAL, OUTSIDE, SourcePolicy
 from draftdl.tasks.validation import validate_job
 from fileserver import FileServer
 from servers import job, make_settings, running_service

@@ -19,8 +19,8 @@ from sqlalchemy.exc import OperationalError
 from draftdl.aria2.models import AddRequest
 from draftdl.drafts.builder import JianYingDraftBuilder
 from draftdl.drafts.library_errors import explain
-from draftdl.tasks.model import TaskState
-from draftdl.tasks.states import TaskStatus
+from draftdl.model.states import TaskStatus
+from draftdl.model.task import TaskState
 from fileserver import FileServer
 from servers import Service, job, make_settings, running_service, until
 from test_races import held_by_aria2

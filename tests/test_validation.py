@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from draftdl.errors import RequestRejected
-from draftdl.tasks.sources import SourcePolicy
+from draftdl.sources import SourcePolicy
 from draftdl.tasks.validation import validate_job
 from servers import Service, job
 

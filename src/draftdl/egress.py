@@ -24,7 +24,7 @@ import socket
 from collections.abc import Callable, Iterable
 from urllib.parse import urlsplit
 
-from draftdl.tasks.sources import Address, SourcePolicy, parse_address
+from draftdl.sources import Address, SourcePolicy, parse_address
 
 log = logging.getLogger(__name__)
 

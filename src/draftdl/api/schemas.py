@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.json_schema import models_json_schema
 
 from draftdl.events.bus import FINAL_EVENTS, PROGRESS, STATUS_CHANGED
-from draftdl.tasks.states import FileStatus, TaskStatus
+from draftdl.model.states import FileStatus, TaskStatus
 from draftdl.tasks.validation import MAX_DEADLINE
 
 Timestamp = Annotated[

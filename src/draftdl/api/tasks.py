@@ -16,7 +16,7 @@ from draftdl.api.schemas import (
     errors,
 )
 from draftdl.errors import FieldProblem, RequestRejected
-from draftdl.tasks.states import TaskStatus
+from draftdl.model.states import TaskStatus
 
 router = APIRouter(prefix="/api/tasks", tags=["tasks"])
 

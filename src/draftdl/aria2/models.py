@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+import enum
 import re
 from dataclasses import dataclass
 from typing import Any
+
+from draftdl.model.states import FileStatus
+
+RUNNING_STATE = {
+    "active": FileStatus.ACTIVE,
+    "waiting": FileStatus.WAITING,
+    "paused": FileStatus.PAUSED,
+}
 
 # Only the fields the monitor needs: aria2 serialises every key it is asked for.
 STATUS_KEYS: tuple[str, ...] = (
@@ -18,6 +27,27 @@ STATUS_KEYS: tuple[str, ...] = (
 )
 
 
+RUNNING = frozenset({"active", "waiting", "paused"})
+ENDED = frozenset({"complete", "error", "removed"})
+DONE_EVENTS = frozenset({"aria2.onDownloadComplete", "aria2.onBtDownloadComplete"})
+STOP_EVENTS = frozenset({"aria2.onDownloadError", "aria2.onDownloadStop"})
+
+
+class Notice(enum.Enum):
+    """What one of aria2's notifications tells us (it names only a gid)."""
+
+    DONE = "done"  # finished: the task's last file may be done
+    STOPPED = "stopped"  # ended otherwise: worth a read now
+
+    @classmethod
+    def of(cls, method: str) -> Notice | None:
+        if method in DONE_EVENTS:
+            return cls.DONE
+        if method in STOP_EVENTS:
+            return cls.STOPPED
+        return None
+
+
 @dataclass(frozen=True, slots=True)
 class DownloadStatus:
     gid: str
@@ -27,6 +57,36 @@ class DownloadStatus:
     download_speed: int
     error_code: int | None
     error_message: str | None
+
+    @property
+    def running(self) -> bool:
+        """Held by aria2 and not finished: it may still move bytes."""
+        return self.status in RUNNING
+
+    @property
+    def ended(self) -> bool:
+        return self.status in ENDED
+
+    @property
+    def active(self) -> bool:
+        return self.status == "active"
+
+    @property
+    def complete(self) -> bool:
+        return self.status == "complete"
+
+    @property
+    def failed(self) -> bool:
+        return self.status == "error"
+
+    @property
+    def removed(self) -> bool:
+        return self.status == "removed"
+
+    @property
+    def file_status(self) -> FileStatus | None:
+        """The file state a running download stands for (None once it ended)."""
+        return RUNNING_STATE.get(self.status)
 
     @classmethod
     def parse(cls, raw: dict[str, Any]) -> DownloadStatus:

@@ -164,6 +164,23 @@ class Aria2Client:
             out.append(req.gid if taken or i in held else res)
         return out
 
+    # -- calls that ride in a batch (system.multicall), named for what they do ----------
+
+    @staticmethod
+    def remove_call(gid: str) -> Call:
+        """Stop a download at once (its result stays until forgotten)."""
+        return (FORCE_REMOVE, [gid])
+
+    @staticmethod
+    def forget_call(gid: str) -> Call:
+        """Drop a stopped download's result."""
+        return (REMOVE_RESULT, [gid])
+
+    @staticmethod
+    def limit_call(gid: str, bytes_per_second: str | None) -> Call:
+        """Cap one download's speed (None or "0": no cap)."""
+        return (CHANGE_OPTION, [gid, {"max-download-limit": bytes_per_second or "0"}])
+
     @staticmethod
     def status_calls(limit: int, keys: Sequence[str] = STATUS_KEYS) -> list[Call]:
         return [

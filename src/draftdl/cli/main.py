@@ -19,8 +19,8 @@ from draftdl.cli.client import ApiClient
 from draftdl.cli.watch import report, watch
 from draftdl.datadir import DataDirLock, make_private_dir
 from draftdl.errors import DataDirLocked, SettingsError
+from draftdl.model.states import TaskStatus
 from draftdl.settings import LOG_LEVELS, load_settings
-from draftdl.tasks.states import TaskStatus
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -11,8 +11,8 @@ from sqlalchemy.orm import selectinload
 
 from draftdl.db.engine import make_engine, prepare_database
 from draftdl.db.tables import Base, FileRow, TaskRow
-from draftdl.tasks.model import FileState, FileTotals, TaskState, utcnow
-from draftdl.tasks.states import FINAL, FileStatus, TaskStatus
+from draftdl.model.states import FINAL, FileStatus, TaskStatus
+from draftdl.model.task import FileState, FileTotals, TaskState, utcnow
 
 
 def _to_state(row: TaskRow, with_files: bool = True) -> TaskState:

@@ -11,8 +11,8 @@ from typing import Protocol
 from draftdl.drafts.jianying import build_draft
 from draftdl.drafts.spec import plan_draft
 from draftdl.errors import DraftBuildError, FieldProblem
-from draftdl.tasks.model import TaskState
-from draftdl.tasks.sources import SourcePolicy
+from draftdl.model.task import TaskState
+from draftdl.sources import SourcePolicy
 
 
 class DraftBuilder(Protocol):

@@ -27,8 +27,8 @@ from PIL import Image
 from draftdl.drafts.library_errors import explain
 from draftdl.drafts.spec import SECOND, DraftPlan, SegmentPlan
 from draftdl.errors import DraftBuildError
-from draftdl.tasks.planner import clean_text, not_a_device
-from draftdl.tasks.sources import OUTSIDE, SourcePolicy
+from draftdl.names import clean_text, not_a_device
+from draftdl.sources import OUTSIDE, SourcePolicy
 
 # Process-wide on purpose: the library it guards keeps process-wide state.
 PROBE_LOCK = threading.Lock()

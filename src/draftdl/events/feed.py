@@ -4,10 +4,20 @@ ending with its final event (at once for a task that had already finished)."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, Protocol
 
 from draftdl.events.bus import FINAL_EVENT_OF, Event, Subscription
-from draftdl.tasks.queue import TaskQueue
+from draftdl.model.task import TaskState
+
+
+class TaskQueue(Protocol):
+    """What a feed needs of the queue (which lives above this layer)."""
+
+    async def get_task(self, task_id: str) -> TaskState: ...
+
+    def subscribe(self, task_id: str) -> Subscription: ...
+
+    def unsubscribe(self, sub: Subscription) -> None: ...
 
 
 class TaskFeed:

@@ -11,8 +11,8 @@ import shutil
 from collections.abc import Iterable
 from pathlib import Path
 
-from draftdl.tasks.model import TaskState
-from draftdl.tasks.states import FileStatus
+from draftdl.model.states import FileStatus
+from draftdl.model.task import TaskState
 
 
 def remove_partial_files(root: Path, task: TaskState) -> int:

@@ -9,9 +9,9 @@ import secrets
 from pathlib import Path
 
 from draftdl.errors import FieldProblem, RequestRejected
-from draftdl.tasks.model import FileState
+from draftdl.model.task import FileState
+from draftdl.sources import SourcePolicy
 from draftdl.tasks.planner import inside, plan_files
-from draftdl.tasks.sources import SourcePolicy
 from draftdl.tasks.validation import ValidatedJob, validate_job
 
 log = logging.getLogger(__name__)

@@ -19,31 +19,23 @@ from typing import Protocol
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from draftdl.aria2.models import FETCH_MARKER, AddRequest, DownloadStatus, describe_error
-from draftdl.aria2.rpc import CHANGE_OPTION, FORCE_REMOVE, REMOVE_RESULT, Aria2Client, Call
+from draftdl.aria2.models import FETCH_MARKER, AddRequest, DownloadStatus, Notice, describe_error
+from draftdl.aria2.rpc import Aria2Client, Call
 from draftdl.db.repo import Database
 from draftdl.egress import EgressGuard
 from draftdl.errors import Aria2Error, Aria2RPCError
 from draftdl.events.bus import PROGRESS, EventBus
+from draftdl.model.states import FileStatus, TaskStatus
+from draftdl.model.task import FileState, TaskState, utcnow
 from draftdl.settings import Settings
-from draftdl.tasks.model import FileState, TaskState, utcnow
-from draftdl.tasks.states import FileStatus, TaskStatus
 from draftdl.units import human_size, parse_speed, speed_bytes
 
 log = logging.getLogger(__name__)
 
-ARIA2_STATE = {
-    "active": FileStatus.ACTIVE,
-    "waiting": FileStatus.WAITING,
-    "paused": FileStatus.PAUSED,
-}
-DONE_EVENTS = frozenset({"aria2.onDownloadComplete", "aria2.onBtDownloadComplete"})
-STOP_EVENTS = frozenset({"aria2.onDownloadError", "aria2.onDownloadStop"})
 # aria2c may be restarted under a download many times; past this many hand-overs the file
 # fails rather than loop for ever.
 MAX_HANDOVERS = 20
 EVENT_FILES = 100  # progress events list the files of tasks up to this size
-RUNNING = frozenset({"active", "waiting", "paused"})
 
 
 class Outcomes(Protocol):
@@ -255,9 +247,10 @@ class Monitor:
         entry = self.by_gid.get(gid)
         if entry is None:
             return
-        if method in DONE_EVENTS:
+        notice = Notice.of(method)
+        if notice is Notice.DONE:
             self._count_done(entry[0], gid)
-        elif method in STOP_EVENTS:
+        elif notice is Notice.STOPPED:
             self.wake()
 
     async def _run(self) -> None:
@@ -285,7 +278,7 @@ class Monitor:
             return
         self.ticks += 1
         purge, riders = self._purge, self._riders
-        extra: list[Call] = [(REMOVE_RESULT, [g]) for g in purge] + riders
+        extra: list[Call] = [self.client.forget_call(g) for g in purge] + riders
         async with self.rpc_lock:
             self._reads += 1
             try:
@@ -325,9 +318,9 @@ class Monitor:
         else:
             orphans = [statuses[g] for g in self._unremoved]
         self._orphans_suspected = bool(orphans) and self.sweep_orphans
-        running = [st.gid for st in orphans if st.status in RUNNING]
-        self._riders += [(FORCE_REMOVE, [g]) for g in running]
-        self._riders += [(REMOVE_RESULT, [st.gid]) for st in orphans if st.status not in RUNNING]
+        running = [st.gid for st in orphans if st.running]
+        self._riders += [self.client.remove_call(g) for g in running]
+        self._riders += [self.client.forget_call(st.gid) for st in orphans if not st.running]
         new = set(running) - self._removing
         self._removing = set(running)
         if new:
@@ -339,7 +332,7 @@ class Monitor:
     ) -> list[tuple[TaskState, FileState]]:
         missing: list[tuple[TaskState, FileState]] = []
         now = time.monotonic()
-        running = sum(1 for st in statuses.values() if st.status == "active")
+        running = sum(1 for st in statuses.values() if st.active)
         for gid, (task, f) in self.by_gid.items():
             if f.status is FileStatus.COMPLETE:
                 continue
@@ -364,12 +357,12 @@ class Monitor:
                     guarded = self.egress.reason_for(gid) if self.egress else None
                     if guarded:  # what aria2 saw was the guard's answer, not the host's
                         f.error_message = f"egress guard: {guarded}"
-            if st.status in ("complete", "error", "removed"):
+            if st.ended:
                 self._ended.append(gid)
             elif self._stalled(f, now, self._lowest_for(task, running)):
                 self._touch(task, f)
                 self._failing.add(task.id)
-                self._riders.append((FORCE_REMOVE, [gid]))
+                self._riders.append(self.client.remove_call(gid))
         return missing
 
     def _lowest_for(self, task: TaskState, running: int) -> int:
@@ -418,8 +411,8 @@ class Monitor:
         if st.total_length > 0:
             f.total_length = st.total_length
         f.completed_length = max(f.completed_length, st.completed_length)
-        f.download_speed = st.download_speed if st.status == "active" else 0
-        if st.status == "complete":
+        f.download_speed = st.download_speed if st.active else 0
+        if st.complete:
             if st.completed_length == st.total_length:
                 f.status = FileStatus.COMPLETE
                 f.total_length = f.completed_length = st.total_length
@@ -428,15 +421,15 @@ class Monitor:
                 f.error_message = (
                     f"aria2 reported complete at {st.completed_length} of {st.total_length} bytes"
                 )
-        elif st.status == "error":
+        elif st.failed:
             f.status = FileStatus.ERROR
             f.error_code = st.error_code
             f.error_message = describe_error(st.error_code, st.error_message)
-        elif st.status == "removed":
+        elif st.removed:
             f.status = FileStatus.ERROR
             f.error_message = "removed from aria2 by someone else"
         else:
-            f.status = ARIA2_STATE.get(st.status, f.status)
+            f.status = st.file_status or f.status
         return before != (f.status, f.total_length, f.completed_length, f.download_speed)
 
     def _mark_unavailable(self, reason: str | None) -> None:
@@ -480,7 +473,7 @@ class Monitor:
             return
         self._caps[task.id] = active
         share = self._share(task, len(active))
-        self._riders += [(CHANGE_OPTION, [gid, {"max-download-limit": share}]) for gid in active]
+        self._riders += [self.client.limit_call(gid, share) for gid in active]
 
     def _publish_progress(self, task: TaskState, now: float) -> None:
         """At most once per ``progress_interval``, only when something moved, and only

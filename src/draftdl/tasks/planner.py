@@ -4,21 +4,15 @@ from __future__ import annotations
 
 import os
 import re
-import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
+from draftdl.names import clean_text, not_a_device
 from draftdl.tasks.validation import UrlRef
 
 MAX_NAME = 120
-UNSAFE = re.compile(r'[<>:"/\\|?*\x00-\x1f\x7f]')
 EXTENSION = re.compile(r"^\.[A-Za-z0-9]{1,8}$")
-WINDOWS_RESERVED = {
-    "con", "prn", "aux", "nul",
-    *(f"com{i}" for i in range(1, 10)),
-    *(f"lpt{i}" for i in range(1, 10)),
-}  # fmt: skip
 KIND_EXTENSION = {
     "video": ".mp4",
     "audio": ".mp3",
@@ -38,19 +32,6 @@ KIND_EXTENSION = {
 class PlannedFile:
     url: str
     file_name: str
-
-
-def clean_text(text: str) -> str:
-    """Text for a file or folder name: NFC, no control, format or private-use characters
-    (no RTL overrides or zero-width marks), none of Windows' forbidden ones, no outer dots."""
-    name = unicodedata.normalize("NFC", text)
-    name = "".join(ch for ch in name if unicodedata.category(ch)[0] != "C")
-    return UNSAFE.sub("_", name).strip(" .")
-
-
-def not_a_device(stem: str) -> str:
-    """Windows reserves CON, NUL, COM1… before the *first* dot: 'aux.tar' is AUX too."""
-    return f"_{stem}" if stem.split(".", 1)[0].strip().lower() in WINDOWS_RESERVED else stem
 
 
 def safe_name(url: str, kind: str | None) -> str:

@@ -37,13 +37,13 @@ from draftdl.errors import (
     TaskNotFound,
 )
 from draftdl.events.bus import FINAL_EVENT_OF, PROGRESS, STATUS_CHANGED, EventBus, Subscription
+from draftdl.model.states import FileStatus, TaskStatus, can_move
+from draftdl.model.task import FileState, TaskState, utcnow
 from draftdl.settings import Settings
+from draftdl.sources import SourcePolicy, policy_from
 from draftdl.tasks.downloads import remove_partial_files
 from draftdl.tasks.intake import read_job
-from draftdl.tasks.model import FileState, TaskState, utcnow
 from draftdl.tasks.monitor import Monitor
-from draftdl.tasks.sources import SourcePolicy, policy_from
-from draftdl.tasks.states import FileStatus, TaskStatus, can_move
 from draftdl.tasks.upkeep import Upkeep
 from draftdl.units import human_size, parse_amount
 

@@ -16,10 +16,10 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from draftdl.db.repo import Database
+from draftdl.model.states import FileStatus, TaskStatus
+from draftdl.model.task import TaskState, utcnow
 from draftdl.settings import Settings
 from draftdl.tasks.downloads import remove_task_folders
-from draftdl.tasks.model import TaskState, utcnow
-from draftdl.tasks.states import FileStatus, TaskStatus
 
 if TYPE_CHECKING:
     from draftdl.tasks.queue import TaskQueue

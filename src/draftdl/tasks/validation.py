@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 from draftdl.drafts.spec import CATEGORY_TYPE, SOURCE_KEYS, Loc, iter_materials, plan_draft
 from draftdl.errors import FieldProblem, RequestRejected
-from draftdl.tasks.sources import SourcePolicy
+from draftdl.sources import SourcePolicy
 from draftdl.units import parse_speed
 
 RAW_CONTAINERS = ("raw_materials", "raw_segments", "extra_materials", "segment_styles")

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from draftdl.tasks.states import FileStatus, TaskStatus
+from draftdl.model.states import FileStatus, TaskStatus
 
 
 def utcnow() -> datetime:
