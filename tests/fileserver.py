@@ -14,6 +14,8 @@ Endpoints (GET and HEAD; query strings never affect which resource is served, bu
   (``times=all``: every GET) drop the connection after ``B`` body bytes (default ``n // 2``).
 - ``/status/<code>/<name>``: answers ``code`` with a small text body.
 - ``/noclen/<n>/<name>``: like ``/size`` but close-delimited, without ranges.
+- ``/flaky/<n>/<name>?fail=N&code=C``: like ``/size`` but the first ``N`` GETs of that path
+  answer status ``C`` (default 503).
 - ``/stall/<n>/<name>?after=B``: like ``/size`` but every GET sends ``B`` body bytes (default
   ``n // 2``) and then nothing more, holding the connection open until the server stops.
 - ``/redirect/<code>/<name>?to=URL``: answers ``code`` (a 30x) with ``Location: URL`` (the
@@ -21,6 +23,11 @@ Endpoints (GET and HEAD; query strings never affect which resource is served, bu
   port).
 - ``/disposition/<n>/<name>?filename=F``: like ``/size`` but with
   ``Content-Disposition: attachment; filename="F"`` (``F`` percent-decoded, as sent).
+
+Every request's headers are recorded (``headers_for``). The server is also an HTTP proxy for
+plain-http URLs of any host: a request in absolute form (``GET http://cdn.invalid/size/1K/a``)
+is served from the same endpoints by its path and recorded with its target (``proxied_for``),
+so a test can tell that a download went through a proxy, with which credentials.
 """
 
 from __future__ import annotations
@@ -288,10 +295,14 @@ class _Handler(BaseHTTPRequestHandler):
     # -- routing
 
     def _dispatch(self) -> None:
+        target = self.path
+        if target.lower().startswith("http://"):  # a proxy request: served by its path
+            self.path = urlsplit(target)._replace(scheme="", netloc="").geturl() or "/"
         raw_path, _, query = self.path.partition("?")
         self._key = _counter_key(raw_path)
         owner = self._srv.owner
         owner._count_request(self._key)
+        owner._record_headers(self._key, self.headers.items(), target)
         params = parse_qs(query)
         parts = raw_path.split("/")
         kind = parts[1] if len(parts) > 1 and parts[0] == "" else ""
@@ -301,7 +312,7 @@ class _Handler(BaseHTTPRequestHandler):
             elif kind == "status" and len(parts) == 4:
                 self._serve_status(parts[2], parts[3])
             elif (
-                kind in ("size", "slow", "cut", "noclen", "stall", "disposition")
+                kind in ("size", "slow", "cut", "noclen", "stall", "disposition", "flaky")
                 and len(parts) == 4
             ):
                 self._serve_generated(kind, parts[2], parts[3], params)
@@ -389,6 +400,13 @@ class _Handler(BaseHTTPRequestHandler):
                 gets = self._srv.owner._count_get(self._key)
                 cut = times_raw == "all" or gets <= int(times_raw)
             self._serve_sized(size, source, ctype, cut_after=after if cut else None)
+        elif kind == "flaky":
+            fails = _query_int(params, "fail", 1)
+            code = _query_int(params, "code", 503)
+            if self.command == "GET" and self._srv.owner._count_get(self._key) <= fails:
+                self._send_text(code, f"status {code}\n")
+                return
+            self._serve_sized(size, source, ctype)
         elif kind == "stall":
             after = _query_int(params, "after", size // 2)
             self._serve_sized(size, source, ctype, cut_after=after, hold=True)
@@ -522,6 +540,8 @@ class FileServer:
         self._requests: Counter[str] = Counter()
         self._bytes: Counter[str] = Counter()
         self._gets: Counter[str] = Counter()
+        self._headers: dict[str, list[dict[str, str]]] = {}
+        self._proxied: dict[str, list[str]] = {}
 
     @property
     def base_url(self) -> str:
@@ -592,6 +612,8 @@ class FileServer:
             self._requests.clear()
             self._bytes.clear()
             self._gets.clear()
+            self._headers.clear()
+            self._proxied.clear()
 
     # Called from handler threads.
 
@@ -607,3 +629,23 @@ class FileServer:
     def _count_bytes(self, key: str, n: int) -> None:
         with self._lock:
             self._bytes[key] += n
+
+    def headers_for(self, path: str) -> list[dict[str, str]]:
+        """The headers of each request for ``path`` (query ignored), in arrival order; a
+        header sent twice has its values joined with ", " (so a duplicate shows)."""
+        with self._lock:
+            return [dict(h) for h in self._headers.get(_counter_key(path), [])]
+
+    def proxied_for(self, path: str) -> list[str]:
+        """The absolute-form targets of the proxy requests for ``path``, in arrival order."""
+        with self._lock:
+            return list(self._proxied.get(_counter_key(path), []))
+
+    def _record_headers(self, key: str, items: Iterable[tuple[str, str]], target: str) -> None:
+        headers: dict[str, str] = {}
+        for name, value in items:
+            headers[name] = f"{headers[name]}, {value}" if name in headers else value
+        with self._lock:
+            self._headers.setdefault(key, []).append(headers)
+            if target.lower().startswith("http://"):
+                self._proxied.setdefault(key, []).append(target)

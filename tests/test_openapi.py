@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from fastapi.routing import APIRoute
 
-from draftdl.api import drafts, tasks
+from draftdl.api import control, drafts, tasks
 from draftdl.api import health as health_api
 from draftdl.api.schemas import ErrorBody, Health, JobRequest
 from draftdl.api.tasks import JOB_EXAMPLE
@@ -29,6 +29,14 @@ JSON_ANSWERS = {
     ("get", "/api/tasks"): "TaskList",
     ("post", "/api/tasks/{task_id}/cancel"): "CancelResponse",
     ("get", "/api/health"): "Health",
+    ("post", "/api/tasks/{task_id}/pause"): "ControlResponse",
+    ("post", "/api/tasks/{task_id}/resume"): "ControlResponse",
+    ("patch", "/api/tasks/{task_id}"): "TaskView",
+    ("post", "/api/tasks/{task_id}/retry"): "RetryResponse",
+    ("post", "/api/tasks/{task_id}/regenerate"): "ControlResponse",
+    ("delete", "/api/tasks/{task_id}"): "DeleteResponse",
+    ("get", "/api/settings/limits"): "Limits",
+    ("put", "/api/settings/limits"): "Limits",
 }
 OTHER_ANSWERS = {
     ("get", "/api/tasks/{task_id}/draft.zip"): "application/zip",
@@ -42,6 +50,14 @@ ERRORS = {
     ("get", "/api/tasks/{task_id}/draft.zip"): {"404", "409", "422", "503"},
     ("get", "/api/tasks/{task_id}/progress/stream"): {"404", "422", "503"},
     ("get", "/api/health"): set(),
+    ("post", "/api/tasks/{task_id}/pause"): {"404", "409", "422", "503"},
+    ("post", "/api/tasks/{task_id}/resume"): {"404", "409", "422", "503"},
+    ("patch", "/api/tasks/{task_id}"): {"404", "409", "415", "422", "503"},
+    ("post", "/api/tasks/{task_id}/retry"): {"404", "409", "415", "422", "503"},
+    ("post", "/api/tasks/{task_id}/regenerate"): {"404", "409", "422", "503"},
+    ("delete", "/api/tasks/{task_id}"): {"404", "422", "503"},
+    ("get", "/api/settings/limits"): set(),
+    ("put", "/api/settings/limits"): {"415", "422", "503"},
 }
 ERROR_REF = {"$ref": "#/components/schemas/ErrorBody"}
 
@@ -59,7 +75,14 @@ def test_every_route_declares_its_answer(tmp_path: Path) -> None:
     doc = openapi(tmp_path)
     routes = {
         (method.lower(), r.path)
-        for router in (tasks.router, drafts.router, sse.router, health_api.router)
+        for router in (
+            tasks.router,
+            drafts.router,
+            sse.router,
+            health_api.router,
+            control.router,
+            control.limits_router,
+        )
         for r in router.routes
         if isinstance(r, APIRoute)
         for method in r.methods
@@ -115,6 +138,7 @@ def test_submit_declares_the_job_schema_and_its_example(tmp_path: Path) -> None:
         "draft_config",
         "priority",
         "max_download_limit",
+        "download_options",
         "segment_styles",
         "raw_segments",
         "raw_materials",
@@ -249,7 +273,7 @@ async def test_health_ok_checks_database_and_disk(service: Service) -> None:
     disk = health["disk"]
     assert disk["ok"] is True and disk["min_free_bytes"] == 256 * 1024 * 1024
     assert disk["free_bytes"] > disk["min_free_bytes"]
-    assert disk["path"] == str(service.services.settings.data_dir.resolve())
+    assert disk["path"] == str(service.services.settings.downloads_dir.resolve())
     for key in ("aria2", "drafts", "tasks", "monitor", "version"):
         assert key in health
 

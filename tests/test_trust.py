@@ -177,7 +177,7 @@ async def test_cancel_whose_removal_fails_still_stops_the_download(
 async def test_a_stalled_and_a_trickling_transfer_fail_as_transient(
     data_dir: Path, fileserver: FileServer
 ) -> None:
-    settings = make_settings(data_dir, lowest_speed="1K", stall_timeout=1.5)
+    settings = make_settings(data_dir, lowest_speed="1K", stall_timeout=1.5, max_retries=0)
     async with running_service(settings) as svc:
         stalled = await svc.submit(job([fileserver.url("/stall/1M/s.bin?after=64K")]))
         trickle = await svc.submit(job([fileserver.url("/slow/1M/t.bin?rate=200")]))

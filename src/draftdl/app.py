@@ -14,7 +14,7 @@ from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from draftdl import __version__
-from draftdl.api import drafts, health, tasks
+from draftdl.api import control, drafts, health, tasks
 from draftdl.api.deps import Services, configured_token, require_token, require_token_or_query
 from draftdl.api.docs import install_docs
 from draftdl.api.errors import install_error_handlers
@@ -30,6 +30,7 @@ from draftdl.egress import EgressGuard
 from draftdl.events import sse
 from draftdl.events.bus import EventBus
 from draftdl.events.socketio import SocketGateway
+from draftdl.limits import load_overall_limit
 from draftdl.logsafe import install_access_log_filter
 from draftdl.settings import Settings
 from draftdl.tasks.queue import TaskQueue
@@ -44,6 +45,8 @@ def create_app(settings: Settings, builder: DraftBuilder | None = None) -> FastA
     @contextlib.asynccontextmanager
     async def run_parts(app: FastAPI) -> AsyncIterator[None]:
         settings.downloads_dir.mkdir(parents=True, exist_ok=True)
+        if kept := await asyncio.to_thread(load_overall_limit, settings.data_dir):
+            settings.max_overall_download_limit = kept  # set at run time, before a restart
         db = Database(settings.db_url)
         await db.init()
         drafts_root = await asyncio.to_thread(
@@ -62,7 +65,9 @@ def create_app(settings: Settings, builder: DraftBuilder | None = None) -> FastA
         drafts = builder or JianYingDraftBuilder(drafts_root.path, settings.local_media_roots)
         # With url_deny_networks, every connection aria2c makes is checked by the guard.
         egress = EgressGuard() if settings.url_deny_networks else None
-        queue = TaskQueue(settings, db, client, manager, EventBus(), drafts, egress)
+        queue = TaskQueue(
+            settings, db, client, manager, EventBus(), drafts, egress, drafts_root.path
+        )
 
         try:
             if egress is not None:
@@ -116,6 +121,8 @@ def create_app(settings: Settings, builder: DraftBuilder | None = None) -> FastA
     auth = [Depends(require_token)]
     refused = errors(401) if configured_token(settings) else {}
     app.include_router(tasks.router, dependencies=auth, responses=refused)
+    app.include_router(control.router, dependencies=auth, responses=refused)
+    app.include_router(control.limits_router, dependencies=auth, responses=refused)
     app.include_router(drafts.router, dependencies=auth, responses=refused)
     app.include_router(
         sse.router,

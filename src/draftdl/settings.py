@@ -21,7 +21,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    Field,
+    InstanceOf,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import ErrorDetails, PydanticCustomError
 from pydantic_settings import (
     BaseSettings,
@@ -31,6 +38,7 @@ from pydantic_settings import (
 )
 
 from draftdl.errors import SettingsError
+from draftdl.tasks.options import GUARDED, DownloadRule, parse_rules
 from draftdl.units import SIZE_HELP, parse_amount, parse_speed
 
 log = logging.getLogger(__name__)
@@ -41,7 +49,8 @@ DEFAULT_CONFIG = "config.json"
 # DRAFTDL_* variables that are not settings: the config file's name, the CLI client's server.
 OTHER_VARIABLES = (CONFIG_VARIABLE, "DRAFTDL_SERVER")
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
-SECRETS = frozenset({"api_token", "aria2_rpc_secret"})
+# Shown as *** in error lines (download_rules may hold cookies; its problems name the place).
+SECRETS = frozenset({"api_token", "aria2_rpc_secret", "download_rules"})
 LIST_EXAMPLE = '["a", "b"]'
 
 # Set while load_settings validates what it gathered: pydantic-settings must not read again.
@@ -85,7 +94,9 @@ class Settings(BaseSettings):
     poll_interval: float = Field(0.25, gt=0, description="monitor tick while tasks download")
     flush_interval: float = Field(3.0, gt=0, description="how often progress is saved")
     health_check_interval: float = Field(5.0, gt=0)
-    max_retries: int = Field(3, ge=0)
+    max_retries: int = Field(3, ge=0, description="retries of a file's transient failures")
+    retry_base: float = Field(1.0, gt=0, description="first retry's delay; doubles each time")
+    retry_max_delay: float = Field(60.0, gt=0, description="the longest delay between retries")
     max_overall_download_limit: str = "0"
     cleanup_days: int = Field(7, ge=0)
     shutdown_grace: float = Field(30.0, ge=0, description="seconds for running builds at stop")
@@ -105,6 +116,11 @@ class Settings(BaseSettings):
     url_deny_networks: list[str] = Field(
         default_factory=list,
         description="CIDRs that submitted URLs may not reach (checked on the resolved address)",
+    )
+    download_rules: list[InstanceOf[DownloadRule]] = Field(
+        default_factory=list,
+        description="request options (headers, proxy, max_download_limit) for URLs whose "
+        'host matches, e.g. [{"match": "*.example.com", "headers": {"Referer": "..."}}]',
     )
     lowest_speed: str = Field("1K", description="slower than this for stall_timeout fails a file")
     stall_timeout: float = Field(60.0, gt=0)
@@ -175,6 +191,21 @@ class Settings(BaseSettings):
                     f"item {i} {item!r} is not a network in CIDR form like 10.0.0.0/8 or fd00::/8"
                 ) from None
         return networks
+
+    @field_validator("download_rules", mode="before")
+    @classmethod
+    def _download_rules(cls, value: object) -> object:
+        return list(parse_rules(value))
+
+    @model_validator(mode="after")
+    def _no_rule_proxy_behind_the_guard(self) -> Settings:
+        proxied = [i for i, rule in enumerate(self.download_rules) if rule.layer.proxy]
+        if self.url_deny_networks and proxied:
+            reason = "; ".join(f"item {i}.proxy: {GUARDED}" for i in proxied)
+            raise PydanticCustomError(
+                "guarded_proxy", "{reason}", {"setting": "download_rules", "reason": reason}
+            )
+        return self
 
     @field_validator("allowed_hosts")
     @classmethod

@@ -18,6 +18,7 @@ from pydantic.json_schema import models_json_schema
 
 from draftdl.events.bus import FINAL_EVENTS, PROGRESS, STATUS_CHANGED
 from draftdl.model.states import FileStatus, TaskStatus
+from draftdl.tasks.options import MAX_HEADERS
 from draftdl.tasks.validation import MAX_DEADLINE
 
 Timestamp = Annotated[
@@ -59,17 +60,20 @@ class FileInfo(Open):
     total_length: int = Field(description="bytes, 0 while unknown")
     completed_length: int
     download_speed: int = Field(description="bytes per second")
-    attempts: int
+    attempts: int = Field(description="times it was tried (a retry is one more)")
+    next_retry_at: Timestamp | None = Field(description="when a transient failure is tried again")
     error_code: int | None = Field(description="aria2's exit code when the file failed")
-    error_message: str | None
+    error_message: str | None = Field(description="the last error (also while a retry waits)")
 
 
 class TaskSummary(Open):
     """A task as listed: everything but its files."""
 
     task_id: str
+    title: str = Field(description='the rule group title, "" when it has none (searched by q)')
     status: TaskStatus
     priority: int
+    max_download_limit: str | None = Field(description="the task's own speed cap")
     message: str | None
     progress: ProgressInfo
     draft_path: str | None = Field(description="the draft folder, once built")
@@ -103,6 +107,53 @@ class CancelResponse(Open):
     success: bool
     message: str
     status: TaskStatus
+
+
+class ControlResponse(Open):
+    success: bool
+    task_id: str
+    status: TaskStatus
+    message: str
+
+
+class RetryResponse(ControlResponse):
+    retried_files: int = Field(description="files downloaded again (those not complete)")
+
+
+class DeleteResponse(Open):
+    success: bool
+    task_id: str
+    message: str
+
+
+class Strict(BaseModel):
+    """A request body: a key it does not know is a 422, never ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+Speed = Annotated[
+    str | int,
+    Field(description="bytes per second, or aria2 style with K or M ('2M'); 0: none"),
+]
+
+
+class RetryRequest(Strict):
+    urls: dict[str, str] = Field(
+        default_factory=dict,
+        description="replacement links: the task's URL → a new http(s) URL (expired links)",
+    )
+
+
+class TaskChange(Strict):
+    priority: int | None = Field(None, ge=-(2**31), lt=2**31, description="higher runs first")
+    max_download_limit: Speed | None = Field(
+        None, description="the task's total speed cap; null removes it"
+    )
+
+
+class Limits(Strict):
+    max_overall_download_limit: Speed
 
 
 # -- health ------------------------------------------------------------------------------
@@ -219,6 +270,29 @@ class JobRuleGroup(Open):
     rules: list[JobRule] = Field(default_factory=list)
 
 
+class DownloadOptions(BaseModel):
+    """How aria2 fetches files: a material's options override the job's, which override the
+    download_rules setting. Cookie, Authorization and Proxy-Authorization values and proxy
+    credentials are stored but never shown back."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    headers: dict[str, str | None] | None = Field(
+        None,
+        max_length=MAX_HEADERS,
+        description="header name (an RFC 7230 token) → value (no CR, LF or NUL); null drops "
+        "a header that a lower layer sets",
+    )
+    proxy: str | None = Field(
+        None,
+        description="http://[user:password@]host[:port], or null for none; refused when the "
+        "server sets url_deny_networks (its egress guard is the proxy then)",
+    )
+    max_download_limit: str | int | None = Field(
+        None, description="a cap for each file, bytes per second or aria2 style like '500K'"
+    )
+
+
 class JobMaterial(Open):
     """A material; ``path``, ``media_path`` or ``material_url`` is an http(s) URL (downloaded)
     or a local file under local_media_roots."""
@@ -229,6 +303,7 @@ class JobMaterial(Open):
     media_path: str | None = None
     material_url: str | None = None
     name: str | None = None
+    download_options: DownloadOptions | None = None
 
 
 class JobMaterialsByCategory(Open):
@@ -309,6 +384,9 @@ class JobRequest(Open):
     priority: int = Field(0, ge=-(2**31), lt=2**31, description="higher runs first")
     max_download_limit: str | int | None = Field(
         None, description="bytes per second, or aria2 style like '2M' or '500K'"
+    )
+    download_options: DownloadOptions | None = Field(
+        None, description="for every file of the job; a material's own override them"
     )
     segment_styles: Any = Field(None, description="kept verbatim; URLs inside are downloaded")
     raw_segments: Any = Field(None, description="kept verbatim; URLs inside are downloaded")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
+from fastapi.exceptions import RequestValidationError
 
 from draftdl.api.deps import ServicesDep, require_json
 from draftdl.api.schemas import (
@@ -21,6 +22,9 @@ from draftdl.model.states import TaskStatus
 router = APIRouter(prefix="/api/tasks", tags=["tasks"])
 
 MAX_OFFSET = 10_000_000  # a bigger offset is a mistake (and 2**63 overflows SQLite)
+MAX_QUERY = 200  # characters of a title search
+STATUSES = ", ".join(s.value for s in TaskStatus)
+KNOWN_STATUSES = frozenset(s.value for s in TaskStatus)
 
 JOB_EXAMPLE = {
     "ruleGroup": {
@@ -92,6 +96,32 @@ async def get_task(task_id: str, services: ServicesDep) -> dict[str, Any]:
     return task.view()
 
 
+def parse_statuses(values: list[str] | None) -> frozenset[TaskStatus]:
+    """``status=failed,cancelled`` and ``status=failed&status=cancelled`` alike; an unknown
+    status answers 422 naming it."""
+    found: set[TaskStatus] = set()
+    unknown: list[str] = []
+    for value in values or ():
+        for part in value.split(","):
+            name = part.strip()
+            if name.lower() in KNOWN_STATUSES:
+                found.add(TaskStatus(name.lower()))
+            elif name:
+                unknown.append(repr(name[:100]))
+    if unknown:
+        raise RequestValidationError(
+            [
+                {
+                    "type": "enum",
+                    "loc": ("query", "status"),
+                    "msg": f"unknown status {', '.join(unknown[:10])}; the states are {STATUSES}",
+                    "input": values,
+                }
+            ]
+        )
+    return frozenset(found)
+
+
 @router.get(
     "",
     summary="Tasks, newest first",
@@ -100,13 +130,26 @@ async def get_task(task_id: str, services: ServicesDep) -> dict[str, Any]:
 )
 async def list_tasks(
     services: ServicesDep,
-    status: TaskStatus | None = None,
+    status: Annotated[
+        list[str] | None,
+        Query(
+            description=f"only tasks in these states ({STATUSES}): several comma-separated "
+            "(status=failed,cancelled), or the parameter repeated",
+        ),
+    ] = None,
+    q: Annotated[
+        str | None,
+        Query(max_length=MAX_QUERY, description="only tasks whose title contains this (any case)"),
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> dict[str, Any]:
-    tasks, total = await services.queue.list_tasks(status, limit, offset)
+    statuses = parse_statuses(status)
+    search = (q or "").replace("\x00", "")  # titles are stored without NUL
+    tasks, total = await services.db.list_tasks(statuses, limit, offset, q=search or None)
+    live = services.queue.live  # a live task's state is ahead of its row
     return {
-        "tasks": [t.view(with_files=False) for t in tasks],
+        "tasks": [live.get(t.id, t).view(with_files=False) for t in tasks],
         "total": total,
         "limit": limit,
         "offset": offset,
@@ -119,6 +162,12 @@ async def list_tasks(
     response_model=CancelResponse,
     responses=errors(404, 409, 422, 503),
 )
-async def cancel_task(task_id: str, services: ServicesDep) -> dict[str, Any]:
-    task = await services.queue.cancel_task(task_id)
+async def cancel_task(
+    task_id: str,
+    services: ServicesDep,
+    keep_files: Annotated[
+        bool, Query(description="keep its partial files, for a retry that resumes them")
+    ] = False,
+) -> dict[str, Any]:
+    task = await services.queue.cancel_task(task_id, keep_files=keep_files)
     return {"success": True, "message": f"task {task.id} cancelled", "status": task.status.value}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from draftdl.model.states import FileStatus
@@ -118,7 +118,9 @@ class AddRequest:
     max_download_limit: str | None = None
     proxy: str | None = None
     proxy_user: str | None = None
-    headers: tuple[str, ...] = ()
+    proxy_passwd: str | None = field(default=None, repr=False)  # None: "-" (the guard's)
+    headers: tuple[str, ...] = field(default=(), repr=False)  # may carry cookies
+    paused: bool = False  # added held (its task is paused), to go on when unpaused
 
     def options(self) -> dict[str, str | list[str]]:
         opts: dict[str, str | list[str]] = {"gid": self.gid, "dir": self.dir, "out": self.out}
@@ -126,11 +128,13 @@ class AddRequest:
             opts["max-download-limit"] = self.max_download_limit
         if self.proxy:
             opts["all-proxy"] = self.proxy
-        if self.proxy_user:
+        if self.proxy_user is not None:
             opts["all-proxy-user"] = self.proxy_user
-            opts["all-proxy-passwd"] = "-"
+            opts["all-proxy-passwd"] = "-" if self.proxy_passwd is None else self.proxy_passwd
         if self.headers:
             opts["header"] = list(self.headers)
+        if self.paused:
+            opts["pause"] = "true"
         return opts
 
 
@@ -169,7 +173,7 @@ ERROR_CODES: dict[int, Reason] = {
     21: Reason("FTP command failed", True),
     22: Reason("unexpected HTTP response", True),
     23: Reason("too many redirects", False),
-    24: Reason("authorization failed (HTTP 401)", False),
+    24: Reason("authorization failed (HTTP 401)", True),
     25: Reason("could not parse bencoded data", False),
     26: Reason("the torrent file is corrupted", False),
     27: Reason("bad magnet URI", False),
@@ -182,8 +186,8 @@ ERROR_CODES: dict[int, Reason] = {
 
 HTTP_STATUS: dict[int, Reason] = {
     400: Reason("bad request", False),
-    401: Reason("authorization required", False),
-    403: Reason("forbidden", False),
+    401: Reason("authorization required", True),  # signed links answer so for a while
+    403: Reason("forbidden", True),
     404: Reason("not found", False),
     405: Reason("method not allowed", False),
     408: Reason("the server timed out waiting for the request", True),

@@ -183,7 +183,8 @@ def render_conf(settings: Settings, port: int, secret: str, session: Path) -> st
         "save-session": str(session),
         "save-session-interval": "1",
         "auto-save-interval": "1",
-        "max-tries": str(max(1, settings.max_retries)),
+        # One try each: draftdl decides what is worth retrying, with backoff (tasks/retry.py).
+        "max-tries": "1",
         "retry-wait": "1",
         "connect-timeout": "10",
         "timeout": "30",

@@ -34,6 +34,10 @@ GET_VERSION = "aria2.getVersion"
 SHUTDOWN = "aria2.shutdown"
 SAVE_SESSION = "aria2.saveSession"
 CHANGE_OPTION = "aria2.changeOption"
+CHANGE_GLOBAL_OPTION = "aria2.changeGlobalOption"
+CHANGE_POSITION = "aria2.changePosition"
+FORCE_PAUSE = "aria2.forcePause"
+UNPAUSE = "aria2.unpause"
 MULTICALL = "system.multicall"
 
 Call = tuple[str, Sequence[Any]]
@@ -175,6 +179,27 @@ class Aria2Client:
     def forget_call(gid: str) -> Call:
         """Drop a stopped download's result."""
         return (REMOVE_RESULT, [gid])
+
+    @staticmethod
+    def pause_call(gid: str) -> Call:
+        """Hold a download where it is (its bytes stay); ``forcePause`` does not wait."""
+        return (FORCE_PAUSE, [gid])
+
+    @staticmethod
+    def unpause_call(gid: str) -> Call:
+        return (UNPAUSE, [gid])
+
+    @staticmethod
+    def position_call(gid: str, first: bool) -> Call:
+        """Move a waiting download to the front (or the back) of aria2's queue."""
+        return (CHANGE_POSITION, [gid, 0, "POS_SET" if first else "POS_END"])
+
+    async def batch(self, calls: Sequence[Call]) -> list[Any]:
+        """Calls built above, in one round trip; each entry a result or an Aria2RPCError."""
+        return await self.multicall(calls)
+
+    async def set_overall_limit(self, bytes_per_second: str) -> None:
+        await self.call(CHANGE_GLOBAL_OPTION, {"max-overall-download-limit": bytes_per_second})
 
     @staticmethod
     def limit_call(gid: str, bytes_per_second: str | None) -> Call:

@@ -26,9 +26,15 @@ def make_engine(url: str) -> AsyncEngine:
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.close()
+            # The title search folds case with Python's rules (SQLite's lower is ASCII only).
+            dbapi_conn.create_function("draftdl_lower", 1, _lower, deterministic=True)
 
         return engine
     return create_async_engine(url, pool_pre_ping=True)
+
+
+def _lower(value: object) -> object:
+    return value.lower() if isinstance(value, str) else value
 
 
 def sqlite_file(url: str) -> Path | None:

@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from datetime import timedelta
 
-from sqlalchemy import case, delete, func, insert, select, update
+from sqlalchemy import (
+    ColumnElement,
+    SQLColumnExpression,
+    case,
+    delete,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import selectinload
 
 from draftdl.db.engine import make_engine, prepare_database
+from draftdl.db.migrate import migrate
 from draftdl.db.tables import Base, FileRow, TaskRow
 from draftdl.model.states import FINAL, FileStatus, TaskStatus
 from draftdl.model.task import FileState, FileTotals, TaskState, utcnow
@@ -30,6 +40,7 @@ def _to_state(row: TaskRow, with_files: bool = True) -> TaskState:
         completed_at=row.completed_at,
         progress_percent=row.progress_percent,
         max_download_limit=row.max_download_limit,
+        title=row.title,
     )
     if not with_files:
         return task
@@ -46,16 +57,25 @@ def _to_state(row: TaskRow, with_files: bool = True) -> TaskState:
             attempts=f.attempts,
             error_code=f.error_code,
             error_message=f.error_message,
+            next_retry_at=f.next_retry_at,
+            source_url=f.source_url,
         )
         for f in row.files
     ]
     return task
 
 
+def _like_escaped(text: str) -> str:
+    """``text`` matched literally by LIKE (with ``ESCAPE '\\'``): no wildcards of its own."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
 def _task_values(task: TaskState) -> dict[str, object]:
-    """The columns a transition may change."""
+    """The columns a transition (or a change by the user) may change."""
     return {
         "status": task.status.value,
+        "priority": task.priority,
+        "max_download_limit": task.max_download_limit,
         "message": task.message,
         "error_message": task.error_message,
         "draft_path": task.draft_path,
@@ -73,6 +93,9 @@ def _file_values(f: FileState) -> dict[str, object]:
         "attempts": f.attempts,
         "error_code": f.error_code,
         "error_message": f.error_message,
+        "next_retry_at": f.next_retry_at,
+        "url": f.url,
+        "source_url": f.source_url,
         "gid": f.gid,
     }
 
@@ -87,6 +110,7 @@ class Database:
         await prepare_database(self.url)
         async with self.engine.begin() as conn:
             await conn.run_sync(Base.metadata.create_all)
+            await conn.run_sync(migrate)  # what an older draftdl's database lacks
 
     async def close(self) -> None:
         await self.engine.dispose()
@@ -103,9 +127,8 @@ class Database:
                 insert(TaskRow).values(
                     id=task.id,
                     seq=task.seq,
-                    priority=task.priority,
-                    max_download_limit=task.max_download_limit,
                     request_json=task.request_json,
+                    title=task.title or "",
                     created_at=task.created_at,
                     **_task_values(task),
                 )
@@ -117,7 +140,6 @@ class Database:
                         {
                             "task_id": task.id,
                             "idx": f.idx,
-                            "url": f.url,
                             "file_name": f.file_name,
                             "file_path": f.file_path,
                             **_file_values(f),
@@ -172,14 +194,25 @@ class Database:
             return None if row is None else _to_state(row)
 
     async def list_tasks(
-        self, status: TaskStatus | None, limit: int, offset: int
+        self,
+        status: TaskStatus | Collection[TaskStatus] | None,
+        limit: int,
+        offset: int,
+        *,
+        q: str | None = None,
     ) -> tuple[list[TaskState], int]:
+        """Tasks newest first, in any of ``status`` (one, several, or None for all), whose
+        title contains ``q`` (case-insensitive), and how many match over all pages."""
+        statuses = [status] if isinstance(status, TaskStatus) else list(status or ())
+        where = []
+        if statuses:
+            where.append(TaskRow.status.in_(sorted({st.value for st in statuses})))
+        if q:
+            pattern = f"%{_like_escaped(q.lower())}%"
+            where.append(self._lower(TaskRow.title).like(pattern, escape="\\"))
         async with self.sessions() as s:
-            query = select(TaskRow)
-            count = select(func.count()).select_from(TaskRow)
-            if status is not None:
-                query = query.where(TaskRow.status == status.value)
-                count = count.where(TaskRow.status == status.value)
+            query = select(TaskRow).where(*where)
+            count = select(func.count()).select_from(TaskRow).where(*where)
             total = int(await s.scalar(count) or 0)
             rows = list(
                 await s.scalars(query.order_by(TaskRow.seq.desc()).limit(limit).offset(offset))
@@ -206,6 +239,12 @@ class Database:
                 out.append(task)
             return out, total
 
+    def _lower(self, column: SQLColumnExpression[str]) -> ColumnElement[str]:
+        """Lower case for the search; SQLite's own ``lower`` knows only ASCII."""
+        if self.engine.dialect.name == "sqlite":
+            return func.draftdl_lower(column)
+        return func.lower(column)
+
     async def load_unfinished(self) -> list[TaskState]:
         async with self.sessions() as s:
             rows = await s.scalars(
@@ -215,6 +254,13 @@ class Database:
                 .order_by(TaskRow.seq)
             )
             return [_to_state(r) for r in rows]
+
+    async def delete_task(self, task_id: str) -> bool:
+        """Removes a task and its file rows; False when there was none."""
+        async with self.sessions.begin() as s:
+            await s.execute(delete(FileRow).where(FileRow.task_id == task_id))
+            result = await s.execute(delete(TaskRow).where(TaskRow.id == task_id))
+            return bool(getattr(result, "rowcount", 0))
 
     async def unfinished_ids(self) -> set[str]:
         async with self.sessions() as s:

@@ -7,6 +7,8 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from draftdl.model.task import MAX_TITLE
+
 
 class Base(DeclarativeBase):
     pass
@@ -21,6 +23,8 @@ class TaskRow(Base):
     priority: Mapped[int] = mapped_column(Integer, default=0)
     max_download_limit: Mapped[str | None] = mapped_column(String(32), default=None)
     request_json: Mapped[str] = mapped_column(Text)
+    # The rule group's title, for listing and search (``q``); old rows get it at migration.
+    title: Mapped[str] = mapped_column(String(MAX_TITLE), default="", server_default="", index=True)
     message: Mapped[str | None] = mapped_column(Text, default=None)
     error_message: Mapped[str | None] = mapped_column(Text, default=None)
     draft_path: Mapped[str | None] = mapped_column(Text, default=None)
@@ -54,5 +58,7 @@ class FileRow(Base):
     attempts: Mapped[int] = mapped_column(default=0)
     error_code: Mapped[int | None] = mapped_column(default=None)
     error_message: Mapped[str | None] = mapped_column(Text, default=None)
+    next_retry_at: Mapped[datetime | None] = mapped_column(default=None)
+    source_url: Mapped[str | None] = mapped_column(Text, default=None)
 
     task: Mapped[TaskRow] = relationship(back_populates="files", lazy="raise")

@@ -32,9 +32,8 @@ class JianYingDraftBuilder:
         self.local = SourcePolicy.build(local_roots, (), ())
 
     async def build(self, task: TaskState) -> str | None:
-        folder = await asyncio.to_thread(
-            self._build, task.request_json, task.file_map(), task.id.replace("-", "")[:8]
-        )
+        key = task.build_key or task.id.replace("-", "")[:8]
+        folder = await asyncio.to_thread(self._build, task.request_json, task.file_map(), key)
         return str(folder)
 
     def _build(self, request_json: str, files: dict[str, str], key: str) -> Path:

@@ -18,7 +18,8 @@ STATUS_CHANGED = "task_status_changed"
 COMPLETED = "task_completed"
 FAILED = "task_failed"
 CANCELLED = "task_cancelled"
-FINAL_EVENTS = frozenset({COMPLETED, FAILED, CANCELLED})
+TASK_DELETED = "task_deleted"  # its record is gone: nothing follows
+FINAL_EVENTS = frozenset({COMPLETED, FAILED, CANCELLED, TASK_DELETED})
 FINAL_EVENT_OF = {"completed": COMPLETED, "failed": FAILED, "cancelled": CANCELLED}  # by status
 ALL_TASKS = "*"
 

@@ -8,6 +8,7 @@ import enum
 class TaskStatus(enum.StrEnum):
     PENDING = "pending"
     DOWNLOADING = "downloading"
+    PAUSED = "paused"  # held back by the user: bytes kept, no slot taken
     PROCESSING = "processing"
     COMPLETED = "completed"
     FAILED = "failed"
@@ -20,19 +21,22 @@ class TaskStatus(enum.StrEnum):
 
 FINAL = frozenset({TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.CANCELLED})
 
+_P, _D, _Z, _B = (
+    TaskStatus.PENDING,
+    TaskStatus.DOWNLOADING,
+    TaskStatus.PAUSED,
+    TaskStatus.PROCESSING,
+)
+_C, _F, _X = TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.CANCELLED
+
 ALLOWED: dict[TaskStatus, frozenset[TaskStatus]] = {
-    TaskStatus.PENDING: frozenset(
-        {TaskStatus.DOWNLOADING, TaskStatus.PROCESSING, TaskStatus.FAILED, TaskStatus.CANCELLED}
-    ),
-    TaskStatus.DOWNLOADING: frozenset(
-        {TaskStatus.PROCESSING, TaskStatus.FAILED, TaskStatus.CANCELLED}
-    ),
-    TaskStatus.PROCESSING: frozenset(
-        {TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.CANCELLED}
-    ),
-    TaskStatus.COMPLETED: frozenset(),
-    TaskStatus.FAILED: frozenset(),
-    TaskStatus.CANCELLED: frozenset(),
+    _P: frozenset({_D, _B, _Z, _F, _X}),
+    _D: frozenset({_B, _Z, _F, _X}),
+    _Z: frozenset({_P, _F, _X}),  # resume puts it back in the queue
+    _B: frozenset({_C, _F, _X}),
+    _C: frozenset({_P, _B}),  # regenerate: download what is missing, or build again
+    _F: frozenset({_P, _B}),  # retry or regenerate
+    _X: frozenset({_P}),  # retry
 }
 
 

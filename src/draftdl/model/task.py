@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import secrets
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -10,8 +11,57 @@ from typing import Any
 from draftdl.model.states import FileStatus, TaskStatus
 
 
+def new_gid() -> str:
+    """aria2 gids are 16 hex digits; we pick them so they are saved before aria2 sees them."""
+    return secrets.token_hex(8)
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
+
+
+MAX_TITLE = 500  # characters kept of a title: within an index entry on any database
+
+
+def task_title(request: Any) -> str:
+    """The rule group's title as tasks show and search it: "" when absent, at most
+    ``MAX_TITLE`` characters, without NUL (PostgreSQL text cannot hold it)."""
+    group = request.get("ruleGroup") if isinstance(request, dict) else None
+    title = group.get("title") if isinstance(group, dict) else None
+    if isinstance(title, int | float) and not isinstance(title, bool):
+        title = str(title)
+    return title.replace("\x00", "")[:MAX_TITLE] if isinstance(title, str) else ""
+
+
+MASK = "***"
+SECRET_HEADERS = frozenset({"cookie", "authorization", "proxy-authorization"})
+
+
+@dataclass(frozen=True)
+class RequestOptions:
+    """How aria2 fetches one file, worked out by ``tasks/options.py``: headers beyond our own
+    marker, a proxy (its credentials apart) and a per-file speed cap. Never printed whole:
+    the repr masks secret header values and the proxy password."""
+
+    headers: tuple[tuple[str, str], ...] = ()
+    proxy: str | None = None  # without credentials
+    proxy_user: str | None = None
+    proxy_password: str | None = None
+    max_download_limit: str | None = None
+
+    def header_lines(self) -> tuple[str, ...]:
+        return tuple(f"{name}: {value}" for name, value in self.headers)
+
+    def masked_headers(self) -> dict[str, str]:
+        return {n: MASK if n.lower() in SECRET_HEADERS else v for n, v in self.headers}
+
+    def __repr__(self) -> str:
+        secret = MASK if self.proxy_password is not None else None
+        return (
+            f"RequestOptions(headers={self.masked_headers()!r}, proxy={self.proxy!r}, "
+            f"proxy_user={self.proxy_user!r}, proxy_password={secret!r}, "
+            f"max_download_limit={self.max_download_limit!r})"
+        )
 
 
 @dataclass
@@ -25,14 +75,19 @@ class FileState:
     total_length: int = 0
     completed_length: int = 0
     download_speed: int = 0
-    attempts: int = 0
+    attempts: int = 0  # times draftdl asked aria2 for it (a retry is one more)
     error_code: int | None = None
-    error_message: str | None = None
+    error_message: str | None = None  # the last error, also while a retry waits
+    next_retry_at: datetime | None = None  # a transient failure's retry is due then
+    source_url: str | None = None  # the job's URL when a retry replaced it (url is the new)
     # Not stored: the status read after which aria2 must hold this file (None: not handed
     # over yet, -1: handed to an earlier aria2c). Absent from a later read means aria2 lost it.
     handed_at: int | None = None
+    handovers: int = 0  # not stored: times aria2 lost it and it was handed over again
     # Not stored: (monotonic time, bytes) since which the transfer must reach the speed floor.
     stall_mark: tuple[float, int] | None = None
+    # Not stored: worked out from the stored request and the download rules (None: not yet).
+    options: RequestOptions | None = field(default=None, repr=False, compare=False)
 
     @property
     def done(self) -> bool:
@@ -49,6 +104,7 @@ class FileState:
             "completed_length": self.completed_length,
             "download_speed": self.download_speed,
             "attempts": self.attempts,
+            "next_retry_at": _iso(self.next_retry_at),
             "error_code": self.error_code,
             "error_message": self.error_message,
         }
@@ -84,6 +140,12 @@ class TaskState:
     max_download_limit: str | None = None
     totals: FileTotals | None = None
     deadline: float | None = None  # seconds after created_at (the job's ``deadline``)
+    build_key: str | None = None  # not stored: a regenerate's own draft folder key
+    title: str | None = None  # stored; None when not given: taken from the request
+
+    def __post_init__(self) -> None:
+        if self.title is None:
+            self.title = task_title(self.request)
 
     @property
     def deadline_at(self) -> datetime | None:
@@ -97,8 +159,9 @@ class TaskState:
         return data
 
     def file_map(self) -> dict[str, str]:
-        """URL → local file, kept beside the request so a draft can be rebuilt later."""
-        return {f.url: f.file_path for f in self.files}
+        """The job's URL → local file, kept beside the request so a draft can be rebuilt
+        later (a replaced link maps from the URL the job names)."""
+        return {f.source_url or f.url: f.file_path for f in self.files}
 
     def progress(self) -> dict[str, Any]:
         """DownloadProgressInfo; the percent never goes backwards (it is clamped and kept)."""
@@ -149,6 +212,8 @@ class TaskState:
         """What a pushed event carries; the files only for tasks small enough to send often."""
         out: dict[str, Any] = {
             "status": self.status.value,
+            "priority": self.priority,
+            "max_download_limit": self.max_download_limit,
             "message": self.message,
             "progress": self.progress(),
             "draft_path": self.draft_path,
@@ -175,8 +240,10 @@ class TaskState:
     def view(self, with_files: bool = True) -> dict[str, Any]:
         out: dict[str, Any] = {
             "task_id": self.id,
+            "title": self.title or "",
             "status": self.status.value,
             "priority": self.priority,
+            "max_download_limit": self.max_download_limit,
             "message": self.message,
             "progress": self.progress(),
             "draft_path": self.draft_path,

@@ -5,21 +5,15 @@ from __future__ import annotations
 import json
 import logging
 import math
-import secrets
 from pathlib import Path
 
 from draftdl.errors import FieldProblem, RequestRejected
-from draftdl.model.task import FileState
+from draftdl.model.task import FileState, new_gid
 from draftdl.sources import SourcePolicy
 from draftdl.tasks.planner import inside, plan_files
 from draftdl.tasks.validation import ValidatedJob, validate_job
 
 log = logging.getLogger(__name__)
-
-
-def new_gid() -> str:
-    """aria2 gids are 16 hex digits; we pick them so they are saved before aria2 sees them."""
-    return secrets.token_hex(8)
 
 
 def _no_constant(name: str) -> float:

@@ -19,15 +19,25 @@ from typing import Protocol
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from draftdl.aria2.models import FETCH_MARKER, AddRequest, DownloadStatus, Notice, describe_error
+from draftdl.aria2.models import (
+    FETCH_MARKER,
+    AddRequest,
+    DownloadStatus,
+    Notice,
+    Reason,
+    classify,
+    describe_error,
+)
 from draftdl.aria2.rpc import Aria2Client, Call
 from draftdl.db.repo import Database
 from draftdl.egress import EgressGuard
 from draftdl.errors import Aria2Error, Aria2RPCError
 from draftdl.events.bus import PROGRESS, EventBus
 from draftdl.model.states import FileStatus, TaskStatus
-from draftdl.model.task import FileState, TaskState, utcnow
+from draftdl.model.task import FileState, RequestOptions, TaskState, new_gid, utcnow
 from draftdl.settings import Settings
+from draftdl.tasks.options import lower_limit, resolve_options
+from draftdl.tasks.retry import next_retry
 from draftdl.units import human_size, parse_speed, speed_bytes
 
 log = logging.getLogger(__name__)
@@ -36,6 +46,8 @@ log = logging.getLogger(__name__)
 # fails rather than loop for ever.
 MAX_HANDOVERS = 20
 EVENT_FILES = 100  # progress events list the files of tasks up to this size
+HELD = frozenset({TaskStatus.PAUSED, TaskStatus.PENDING})
+STALLED = Reason("stalled", True)
 
 
 class Outcomes(Protocol):
@@ -120,6 +132,27 @@ class Monitor:
             self.by_gid.pop(f.gid, None)
             self._counted.discard(f.gid)
 
+    def reposition(self, task: TaskState, first: bool) -> None:
+        """A new priority: the task's waiting downloads go to the front (or the back)."""
+        if task.id in self.tasks:
+            self._riders += [
+                self.client.position_call(f.gid, first)
+                for f in task.files
+                if f.status is FileStatus.WAITING and f.handed_at is not None
+            ]
+            self.wake()
+
+    def limit_changed(self, task: TaskState) -> None:
+        """A new speed cap: spread again (no cap: every download of the task uncapped)."""
+        self._caps.pop(task.id, None)
+        if task.id in self.tasks and not task.max_download_limit:
+            self._riders += [
+                self.client.limit_call(f.gid, None)
+                for f in task.files
+                if not f.done and f.handed_at is not None
+            ]
+        self.wake()
+
     def _count_done(self, task: TaskState, gid: str) -> None:
         """A task's last file done wakes the loop at once; the others wait for the tick."""
         if gid in self._counted or task.id not in self._remaining:
@@ -143,15 +176,24 @@ class Monitor:
 
     def _request(self, task: TaskState, f: FileState) -> AddRequest:
         guarded = self.egress is not None and self.egress.port is not None
+        if f.options is None:  # a new or recovered task: worked out once, kept on its files
+            resolve_options(task, self.settings.download_rules)
+        opts = f.options or RequestOptions()
+        # The guard is the proxy when it runs (a job naming its own was refused at submit).
+        own_user = None if guarded else opts.proxy_user
         return AddRequest(
             gid=f.gid,
             url=f.url,
             dir=str(self.downloads / task.id),
             out=f.file_name,
-            max_download_limit=self._share(task, len(task.files)),
-            proxy=self.egress.url if self.egress and guarded else None,
-            proxy_user=f.gid if guarded else None,  # names the download to the guard
-            headers=(f"{FETCH_MARKER[0]}: {FETCH_MARKER[1]}",),
+            max_download_limit=lower_limit(
+                self._share(task, len(task.files)), opts.max_download_limit
+            ),
+            proxy=self.egress.url if self.egress and guarded else opts.proxy,
+            proxy_user=f.gid if guarded else own_user,  # the gid names the download to the guard
+            proxy_passwd=None if own_user is None else opts.proxy_password or "",
+            headers=(f"{FETCH_MARKER[0]}: {FETCH_MARKER[1]}", *opts.header_lines()),
+            paused=task.status is not TaskStatus.DOWNLOADING,  # held until its task runs
         )
 
     def _share(self, task: TaskState, active: int) -> str | None:
@@ -171,15 +213,23 @@ class Monitor:
                 return  # cancelled or failed while waiting for the lock
             await self._add_locked([(task, f) for f in files])
 
-    async def _add_locked(self, pairs: Sequence[tuple[TaskState, FileState]]) -> None:
+    async def _add_locked(
+        self, pairs: Sequence[tuple[TaskState, FileState]], handover: bool = False
+    ) -> None:
+        """A fresh try of each file (an attempt), or, with ``handover``, the same try given
+        again to an aria2c that lost it."""
         for _, f in pairs:  # from now on a read that lacks it means "add again" (even when
             f.handed_at = self._reads  # this call fails half-way: aria2 may have it)
             f.stall_mark = None
+            f.next_retry_at = None
         results = await self.client.add_batch_downloads([self._request(t, f) for t, f in pairs])
         for (task, f), result in zip(pairs, results, strict=True):
-            if task.id not in self.tasks or task.status is not TaskStatus.DOWNLOADING:
+            if task.id not in self.tasks or task.status.final:
                 continue  # it ended while the add was on the wire; its removal is queued
-            f.attempts += 1
+            if handover:
+                f.handovers += 1
+            else:
+                f.attempts += 1
             f.download_speed = 0
             if isinstance(result, Aria2RPCError):
                 f.status = FileStatus.ERROR
@@ -295,11 +345,14 @@ class Monitor:
             self._mark_unavailable(None)
             self._sweep(statuses, set(purge))
             missing = self._apply_all(statuses, self._reads)
-            if missing:
-                try:
-                    await self._add_locked(missing)
-                except Aria2Error as exc:
-                    self._mark_unavailable(str(exc))
+            due = self._due_retries()
+            try:
+                if missing:
+                    await self._add_locked(missing, handover=True)
+                if due:
+                    await self._add_locked(due)
+            except Aria2Error as exc:
+                self._mark_unavailable(str(exc))
         self._settle()
         await self._maybe_flush()
 
@@ -333,17 +386,18 @@ class Monitor:
         missing: list[tuple[TaskState, FileState]] = []
         now = time.monotonic()
         running = sum(1 for st in statuses.values() if st.active)
+        retrying: list[tuple[TaskState, FileState, Reason]] = []
         for gid, (task, f) in self.by_gid.items():
-            if f.status is FileStatus.COMPLETE:
-                continue
+            if f.status is FileStatus.COMPLETE or f.handed_at is None:
+                continue  # done, or not handed over (yet, or again: a retry waits)
             st = statuses.get(gid)
             if st is None:
                 # Only files handed over before this read began: one added while the read
                 # was in flight is not lost, just not in it.
-                if f.handed_at is not None and f.handed_at < read:
-                    if f.attempts >= MAX_HANDOVERS:
+                if f.handed_at < read:
+                    if f.handovers >= MAX_HANDOVERS:
                         f.status = FileStatus.ERROR
-                        f.error_message = f"aria2 lost this download {f.attempts} times"
+                        f.error_message = f"aria2 lost this download {f.handovers} times"
                         self._failing.add(task.id)
                     else:
                         missing.append((task, f))
@@ -353,17 +407,60 @@ class Monitor:
                 if f.done:
                     self._count_done(task, gid)
                 elif f.status is FileStatus.ERROR:
-                    self._failing.add(task.id)
                     guarded = self.egress.reason_for(gid) if self.egress else None
                     if guarded:  # what aria2 saw was the guard's answer, not the host's
                         f.error_message = f"egress guard: {guarded}"
+                    retrying.append((task, f, classify(f.error_code, f.error_message)))
             if st.ended:
                 self._ended.append(gid)
             elif self._stalled(f, now, self._lowest_for(task, running)):
                 self._touch(task, f)
-                self._failing.add(task.id)
                 self._riders.append(self.client.remove_call(gid))
+                retrying.append((task, f, STALLED))
+            elif st.running:
+                self._hold_or_release(task, st)
+        for task, f, reason in retrying:
+            self._retry_or_fail(task, f, reason)
         return missing
+
+    def _hold_or_release(self, task: TaskState, st: DownloadStatus) -> None:
+        """A task's downloads run exactly while it is downloading: paused (or resumed and
+        waiting for a slot), aria2 holds them; running again, aria2 lets them go."""
+        runs = task.status is TaskStatus.DOWNLOADING
+        if runs and st.status == "paused":
+            self._riders.append(self.client.unpause_call(st.gid))
+        elif not runs and st.status != "paused":
+            self._riders.append(self.client.pause_call(st.gid))
+
+    def _retry_or_fail(self, task: TaskState, f: FileState, reason: Reason) -> None:
+        """A transient failure waits for its retry under a new gid (the old one's result
+        goes as a download nobody owns); anything else fails the task."""
+        due = next_retry(f, reason, self.settings)
+        if due is None:
+            self._failing.add(task.id)
+            return
+        old = f.gid
+        f.gid = new_gid()
+        self.by_gid.pop(old, None)
+        self.by_gid[f.gid] = (task, f)
+        if not self.sweep_orphans:
+            self._unremoved.add(old)
+        f.status = FileStatus.WAITING
+        f.handed_at = None
+        f.next_retry_at = due
+        self._touch(task, f)
+        log.info("task %s: %s failed (%s); try %d at %s", task.id, f.file_name,
+                 reason.text, f.attempts + 1, due.isoformat(timespec="seconds"))  # fmt: skip
+
+    def _due_retries(self) -> list[tuple[TaskState, FileState]]:
+        now = utcnow()
+        return [
+            (task, f)
+            for task, f in self.by_gid.values()
+            if f.next_retry_at is not None
+            and f.next_retry_at <= now
+            and task.status is TaskStatus.DOWNLOADING
+        ]
 
     def _lowest_for(self, task: TaskState, running: int) -> int:
         """The speed floor, below the share of any cap we set ourselves: a download we
@@ -451,6 +548,8 @@ class Monitor:
         """Hands finished tasks to the queue, spreads speed caps, publishes progress."""
         now = time.monotonic()
         for task in list(self.tasks.values()):
+            if task.status in HELD:
+                continue  # paused, or resumed and waiting for a slot: aria2 holds its files
             if task.status is not TaskStatus.DOWNLOADING:
                 self.untrack(task)
                 continue

@@ -19,6 +19,7 @@ import shutil
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy.exc import OperationalError
@@ -41,6 +42,7 @@ from draftdl.model.states import FileStatus, TaskStatus, can_move
 from draftdl.model.task import FileState, TaskState, utcnow
 from draftdl.settings import Settings
 from draftdl.sources import SourcePolicy, policy_from
+from draftdl.tasks.control import Controls
 from draftdl.tasks.downloads import remove_partial_files
 from draftdl.tasks.intake import read_job
 from draftdl.tasks.monitor import Monitor
@@ -64,6 +66,7 @@ class TaskQueue:
         bus: EventBus,
         builder: DraftBuilder,
         egress: EgressGuard | None = None,
+        drafts_root: Path | None = None,
     ) -> None:
         self.settings = settings
         self.db = db
@@ -93,6 +96,7 @@ class TaskQueue:
         self._accepting = False
         self._stopping = False
         self.upkeep = Upkeep(settings, db, self)
+        self.controls = Controls(self, drafts_root)
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -183,21 +187,31 @@ class TaskQueue:
             self.upkeep.wake()
 
     def resume(self, task: TaskState) -> None:
-        """Puts a live task back where its state says it belongs."""
-        if task.status is TaskStatus.PENDING:
-            heapq.heappush(self._pending, (-task.priority, task.seq, task.id))
-            self._wake_scheduler.set()
-        elif task.status is TaskStatus.DOWNLOADING:
-            if any(f.status is FileStatus.ERROR for f in task.files):
-                self.on_download_failed(task)
-            elif all(f.status is FileStatus.COMPLETE for f in task.files):
-                self.on_downloaded(task)
-            else:
-                for f in task.files:  # an earlier aria2c may have had them: re-add what is lost
-                    f.handed_at = -1
-                self.monitor.track(task)
-        elif task.status is TaskStatus.PROCESSING:
-            self._spawn(self._build(task), f"build-{task.id}", task)
+        """Puts a live task back where its state says it belongs; every state is named."""
+        match task.status:
+            case TaskStatus.PENDING:
+                self.requeue(task)
+            case TaskStatus.PAUSED:
+                pass  # held until the user resumes it; aria2 holds nothing of it after a start
+            case TaskStatus.DOWNLOADING:
+                if any(f.status is FileStatus.ERROR for f in task.files):
+                    self.on_download_failed(task)
+                elif all(f.status is FileStatus.COMPLETE for f in task.files):
+                    self.on_downloaded(task)
+                else:
+                    for f in task.files:  # an earlier aria2c may have had them: re-add
+                        if f.next_retry_at is None:  # (a retry that waits keeps its time)
+                            f.handed_at = -1
+                    self.monitor.track(task)
+            case TaskStatus.PROCESSING:
+                self._spawn(self._build(task), f"build-{task.id}", task)
+            case TaskStatus.COMPLETED | TaskStatus.FAILED | TaskStatus.CANCELLED:
+                raise InvalidTransition(f"task {task.id} is {task.status.value}: nothing to resume")
+
+    def requeue(self, task: TaskState) -> None:
+        """Into the pending queue by priority, then arrival (an older entry is skipped)."""
+        heapq.heappush(self._pending, (-task.priority, task.seq, task.id))
+        self._wake_scheduler.set()
 
     def queued_ids(self) -> set[str]:
         return {entry[2] for entry in self._pending} | self._holding
@@ -256,7 +270,7 @@ class TaskQueue:
             self.upkeep.wake()
 
     @staticmethod
-    async def _write(write: Callable[..., Awaitable[None]], *args: Any, **kwargs: Any) -> None:
+    async def _write(write: Callable[..., Awaitable[object]], *args: Any, **kwargs: Any) -> None:
         """A database write, retried a few times: SQLite may be busy for a moment."""
         async for attempt in AsyncRetrying(
             retry=retry_if_exception_type(OperationalError),
@@ -282,12 +296,15 @@ class TaskQueue:
         tasks, total = await self.db.list_tasks(status, limit, offset)
         return [self.live.get(t.id, t) for t in tasks], total
 
-    async def cancel_task(self, task_id: str) -> TaskState:
-        """Records the cancel first; then nothing can start or keep its downloads."""
+    async def cancel_task(self, task_id: str, keep_files: bool = False) -> TaskState:
+        """Records the cancel first; then nothing can start or keep its downloads, and its
+        partial files go (unless ``keep_files``: a retry may resume them)."""
         task = await self.get_task(task_id)
         if not await self._transition(task, TaskStatus.CANCELLED, message="cancelled by the user"):
             raise InvalidTransition(f"task {task_id} is already {task.status.value}")
         await self.stop_downloads(task)
+        if not keep_files:
+            await asyncio.to_thread(remove_partial_files, self.downloads, task)
         return task
 
     async def stop_downloads(self, task: TaskState) -> bool:
@@ -333,6 +350,8 @@ class TaskQueue:
                 task = self.live.get(entry[2])
                 if task is None or task.status is not TaskStatus.PENDING:
                     continue
+                if -entry[0] != task.priority:
+                    continue  # its priority changed: a newer entry stands in the queue
                 if task.files and not self.manager.running:
                     reason = self.manager.reason or f"aria2c is {self.manager.state.value}"
                     self._tell(task, f"waiting for aria2c: {reason}")
@@ -398,13 +417,39 @@ class TaskQueue:
             return
         if task.status is not TaskStatus.DOWNLOADING:  # cancelled while it was being saved
             return
-        self.monitor.track(task)
-        todo = [f for f in task.files if f.status is not FileStatus.COMPLETE]
+        self.monitor.track(task)  # (a resumed task may be tracked already: aria2 holds it)
+        todo = [
+            f
+            for f in task.files
+            if f.status is not FileStatus.COMPLETE and f.handed_at is None and not f.next_retry_at
+        ]
+        self.monitor.wake()  # files aria2 holds paused are let go by the next read
         try:
             await self.monitor.add_files(task, todo)
         except Aria2Error as exc:
             # The monitor re-adds what aria2 does not hold once it answers again.
             log.warning("task %s: aria2 did not take its files yet: %s", task.id, exc)
+
+    async def update(self, task: TaskState, **changes: Any) -> None:
+        """A change by the user that is no transition (priority, speed cap): saved, then
+        announced, like a transition, under the same lock."""
+        async with self._transition_lock:
+            saved = dataclasses.replace(task, **changes, updated_at=utcnow())
+            await self._write(self.db.save_transition, saved, with_files=False)
+            for key, value in changes.items():
+                setattr(task, key, value)
+            task.updated_at = saved.updated_at
+            self.bus.publish(STATUS_CHANGED, task.id, task.event())
+
+    async def forget(self, task: TaskState) -> None:
+        """Deletes a finished task's record; then it is unknown (404)."""
+        async with self._transition_lock:
+            self.monitor.untrack(task)
+            await self._write(self.db.delete_task, task.id)
+            self.live.pop(task.id, None)
+
+    def start_build(self, task: TaskState) -> None:
+        self._spawn(self._build(task), f"build-{task.id}", task)
 
     # -- outcomes (called by the monitor) --------------------------------------------------
 
@@ -468,6 +513,10 @@ class TaskQueue:
 
     # -- transitions ----------------------------------------------------------------------
 
+    async def transition(self, task: TaskState, dst: TaskStatus, **changes: Any) -> bool:
+        """For the user's controls (tasks/control.py): the same one path of every change."""
+        return await self._transition(task, dst, **changes)
+
     async def _transition(self, task: TaskState, dst: TaskStatus, **changes: Any) -> bool:
         """Saves, then announces. False when the task can no longer move there.
 
@@ -488,6 +537,8 @@ class TaskQueue:
             changes.update(status=dst, updated_at=now)
             if dst.final:
                 changes["completed_at"] = now
+            elif src.final:  # retried or regenerated: live again
+                changes.update(completed_at=None)
             # Saved first, from a copy: readers never see a state the database lacks.
             saved = dataclasses.replace(task, **changes)
             ended = dst in (TaskStatus.CANCELLED, TaskStatus.FAILED) and bool(task.files)
@@ -495,7 +546,7 @@ class TaskQueue:
                 saved.files = [_stopped(dataclasses.replace(f)) for f in task.files]
             if dst.final:
                 saved.progress()
-            with_files = src is TaskStatus.DOWNLOADING or ended
+            with_files = src is TaskStatus.DOWNLOADING or ended or src.final
             await self._write(self.db.save_transition, saved, with_files=with_files)
             for key, value in changes.items():
                 setattr(task, key, value)
@@ -513,8 +564,10 @@ class TaskQueue:
             if dst.final:
                 self.live.pop(task.id, None)
                 self._wake_scheduler.set()
-            elif dst in ACTIVE:
-                self._wake_scheduler.set()
+            else:
+                self.live[task.id] = task  # (a retried task comes back)
+                if dst in ACTIVE or src in ACTIVE:
+                    self._wake_scheduler.set()
             return True
 
     async def cleanup_old_tasks(self, days: int) -> list[str]:

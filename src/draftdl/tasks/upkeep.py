@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-CLEANUP_EVERY = 3600.0
+CLEANUP_EVERY = 24 * 3600.0  # and once at start
 MAX_DEADLINE_SLEEP = 60.0
 
 
@@ -47,7 +47,9 @@ class Upkeep:
         if self.settings.cleanup_days > 0:
             days = self.settings.cleanup_days
             loops.append(
-                self._every(CLEANUP_EVERY, lambda: self.cleanup_old_tasks(days), "cleanup")
+                self._every(
+                    CLEANUP_EVERY, lambda: self.cleanup_old_tasks(days), "cleanup", at_once=True
+                )
             )
         return loops
 
@@ -56,11 +58,14 @@ class Upkeep:
         self._deadline_wake.set()
 
     def _every(
-        self, seconds: float, job: Callable[[], Awaitable[Any]], name: str
+        self, seconds: float, job: Callable[[], Awaitable[Any]], name: str, at_once: bool = False
     ) -> asyncio.Task[None]:
         async def loop() -> None:
+            first = at_once
             while True:
-                await asyncio.sleep(seconds)
+                if not first:
+                    await asyncio.sleep(seconds)
+                first = False
                 try:
                     await job()
                 except Exception:
@@ -144,6 +149,8 @@ class Upkeep:
         """Removes finished tasks older than ``days`` and their downloads."""
         removed = await self.db.cleanup_old_tasks(days)
         await asyncio.to_thread(remove_task_folders, self.queue.downloads, removed)
-        if removed:
-            log.info("cleaned up %d tasks older than %d days", len(removed), days)
+        log.info(
+            "clean-up: removed %d finished tasks older than %d days, with their downloads%s",
+            len(removed), days, f": {', '.join(removed)}" if removed else "",
+        )  # fmt: skip
         return removed

@@ -13,7 +13,9 @@ from urllib.parse import urlsplit
 
 from draftdl.drafts.spec import CATEGORY_TYPE, SOURCE_KEYS, Loc, iter_materials, plan_draft
 from draftdl.errors import FieldProblem, RequestRejected
+from draftdl.model.task import task_title
 from draftdl.sources import SourcePolicy
+from draftdl.tasks.options import read_job_options
 from draftdl.units import parse_speed
 
 RAW_CONTAINERS = ("raw_materials", "raw_segments", "extra_materials", "segment_styles")
@@ -36,6 +38,7 @@ class ValidatedJob:
     priority: int = 0
     max_download_limit: str | None = None
     deadline: float | None = None
+    title: str = ""
     urls: list[UrlRef] = field(default_factory=list)
 
 
@@ -251,6 +254,9 @@ def validate_job(body: Any, *, max_files: int, policy: SourcePolicy | None = Non
 
     c.check_addresses()
     distinct = len({ref.url for ref in c.urls})
+    # With url_deny_networks the egress guard is the proxy: a job cannot name another.
+    read_job_options(body, c.problems, files=distinct, guarded=bool(c.policy.deny_networks))
+    job.title = task_title(body)
     if distinct > max_files:
         c.fail(
             ("materials",),
