@@ -16,8 +16,9 @@ Endpoints (GET and HEAD; query strings never affect which resource is served, bu
 - ``/noclen/<n>/<name>``: like ``/size`` but close-delimited, without ranges.
 - ``/flaky/<n>/<name>?fail=N&code=C``: like ``/size`` but the first ``N`` GETs of that path
   answer status ``C`` (default 503).
-- ``/stall/<n>/<name>?after=B``: like ``/size`` but every GET sends ``B`` body bytes (default
-  ``n // 2``) and then nothing more, holding the connection open until the server stops.
+- ``/stall/<n>/<name>?after=B&times=K``: like ``/size`` but the first ``K`` GETs (default: every
+  GET) send ``B`` body bytes (default ``n // 2``) and then nothing more, holding the connection
+  open until the server stops.
 - ``/redirect/<code>/<name>?to=URL``: answers ``code`` (a 30x) with ``Location: URL`` (the
   percent-decoded ``to``, which may be any URL: ``file:///etc/passwd``, another path, another
   port).
@@ -409,7 +410,11 @@ class _Handler(BaseHTTPRequestHandler):
             self._serve_sized(size, source, ctype)
         elif kind == "stall":
             after = _query_int(params, "after", size // 2)
-            self._serve_sized(size, source, ctype, cut_after=after, hold=True)
+            times = _query_int(params, "times", 0)  # 0: every GET stalls
+            stalls = self.command == "GET" and (
+                times == 0 or self._srv.owner._count_get(self._key) <= times
+            )
+            self._serve_sized(size, source, ctype, cut_after=after if stalls else None, hold=True)
         else:
             self._serve_noclen(size, source, ctype)
 

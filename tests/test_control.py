@@ -343,3 +343,17 @@ async def test_controls_are_announced_and_kept_across_a_restart(
             7,
             "3M",
         )
+
+
+async def test_a_transfer_that_stalls_once_is_retried_and_completes(
+    data_dir: Path, fileserver: FileServer
+) -> None:
+    settings = make_settings(data_dir, lowest_speed="1K", stall_timeout=1.0, retry_base=0.2)
+    async with running_service(settings) as svc:
+        url = fileserver.url("/stall/256K/once.bin?after=32K&times=1")
+        task = await svc.wait_final(await svc.submit(job([url])), timeout=60)
+    assert task["status"] == "completed", task["error_message"]
+    assert task["files"][0]["attempts"] == 2
+    assert Path(task["files"][0]["file_path"]).read_bytes() == content_for("once.bin", 256 << 10)
+    # Resumed from its bytes, not started again: at most the stalled 32 KiB came twice.
+    assert fileserver.bytes_served("/stall/256K/once.bin") <= (256 + 32) << 10
