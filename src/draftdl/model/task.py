@@ -48,6 +48,7 @@ class RequestOptions:
     proxy_user: str | None = None
     proxy_password: str | None = None
     max_download_limit: str | None = None
+    url: str = field(default="", compare=False)  # what they were worked out for
 
     def header_lines(self) -> tuple[str, ...]:
         return tuple(f"{name}: {value}" for name, value in self.headers)
@@ -84,6 +85,7 @@ class FileState:
     # over yet, -1: handed to an earlier aria2c). Absent from a later read means aria2 lost it.
     handed_at: int | None = None
     handovers: int = 0  # not stored: times aria2 lost it and it was handed over again
+    retiring: str | None = None  # not stored: the gid of the failed try, until aria2 drops it
     # Not stored: (monotonic time, bytes) since which the transfer must reach the speed floor.
     stall_mark: tuple[float, int] | None = None
     # Not stored: worked out from the stored request and the download rules (None: not yet).

@@ -34,9 +34,9 @@ from draftdl.egress import EgressGuard
 from draftdl.errors import Aria2Error, Aria2RPCError
 from draftdl.events.bus import PROGRESS, EventBus
 from draftdl.model.states import FileStatus, TaskStatus
-from draftdl.model.task import FileState, RequestOptions, TaskState, new_gid, utcnow
+from draftdl.model.task import FileState, TaskState, new_gid, utcnow
 from draftdl.settings import Settings
-from draftdl.tasks.options import lower_limit, resolve_options
+from draftdl.tasks.options import lower_limit, options_for
 from draftdl.tasks.retry import next_retry
 from draftdl.units import human_size, parse_speed, speed_bytes
 
@@ -176,9 +176,8 @@ class Monitor:
 
     def _request(self, task: TaskState, f: FileState) -> AddRequest:
         guarded = self.egress is not None and self.egress.port is not None
-        if f.options is None:  # a new or recovered task: worked out once, kept on its files
-            resolve_options(task, self.settings.download_rules)
-        opts = f.options or RequestOptions()
+        # Worked out from the stored request for a new or recovered task, kept on its files.
+        opts = options_for(task, f, self.settings.download_rules)
         # The guard is the proxy when it runs (a job naming its own was refused at submit).
         own_user = None if guarded else opts.proxy_user
         return AddRequest(
@@ -345,7 +344,7 @@ class Monitor:
             self._mark_unavailable(None)
             self._sweep(statuses, set(purge))
             missing = self._apply_all(statuses, self._reads)
-            due = self._due_retries()
+            due = self._due_retries(statuses)
             try:
                 if missing:
                     await self._add_locked(missing, handover=True)
@@ -439,7 +438,7 @@ class Monitor:
         if due is None:
             self._failing.add(task.id)
             return
-        old = f.gid
+        old = f.retiring = f.gid
         f.gid = new_gid()
         self.by_gid.pop(old, None)
         self.by_gid[f.gid] = (task, f)
@@ -452,15 +451,25 @@ class Monitor:
         log.info("task %s: %s failed (%s); try %d at %s", task.id, f.file_name,
                  reason.text, f.attempts + 1, due.isoformat(timespec="seconds"))  # fmt: skip
 
-    def _due_retries(self) -> list[tuple[TaskState, FileState]]:
+    def _due_retries(
+        self, statuses: dict[str, DownloadStatus]
+    ) -> list[tuple[TaskState, FileState]]:
+        """Retries whose time has come, once aria2 has let go of the failed try: two
+        downloads into one file would start it over."""
         now = utcnow()
-        return [
-            (task, f)
-            for task, f in self.by_gid.values()
-            if f.next_retry_at is not None
-            and f.next_retry_at <= now
-            and task.status is TaskStatus.DOWNLOADING
-        ]
+        due = []
+        for task, f in self.by_gid.values():
+            if f.next_retry_at is None or f.next_retry_at > now:
+                continue
+            if task.status is not TaskStatus.DOWNLOADING:
+                continue
+            old = statuses.get(f.retiring or "")
+            if old is not None and old.running:
+                self._riders.append(self.client.remove_call(old.gid))
+                continue
+            f.retiring = None
+            due.append((task, f))
+        return due
 
     def _lowest_for(self, task: TaskState, running: int) -> int:
         """The speed floor, below the share of any cap we set ourselves: a download we
