@@ -15,6 +15,7 @@ This module imports nothing that imports the settings: ``settings.py`` reads its
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 import re
 from collections.abc import Sequence
@@ -24,7 +25,7 @@ from urllib.parse import unquote, urlsplit
 
 from draftdl.drafts.spec import SOURCE_KEYS, Loc, iter_materials
 from draftdl.errors import FieldProblem
-from draftdl.model.task import MASK, SECRET_HEADERS, RequestOptions, TaskState
+from draftdl.model.task import MASK, SECRET_HEADERS, FileState, RequestOptions, TaskState
 from draftdl.units import human_size, parse_speed, speed_bytes
 
 KEYS = ("headers", "proxy", "max_download_limit")
@@ -375,9 +376,9 @@ def _host(url: str) -> str:
 
 
 def resolve_options(task: TaskState, rules: Sequence[DownloadRule]) -> None:
-    """Works out the options of each of ``task``'s files that has none yet, from the stored
+    """Works out the options of each of ``task``'s files that lacks them, from the stored
     request and ``rules``; one pass over the materials, whatever the number of files."""
-    todo = [f for f in task.files if f.options is None]
+    todo = [f for f in task.files if f.options is None or f.options.url != f.url]
     if not todo:
         return
     request = task.request
@@ -396,7 +397,16 @@ def resolve_options(task: TaskState, rules: Sequence[DownloadRule]) -> None:
         host = _host(f.url)
         layers = [rule.layer for rule in rules if rule.applies(host)]
         layers += [job_layer, by_url.get(f.source_url or f.url, EMPTY)]
-        f.options = merge(layers)
+        f.options = dataclasses.replace(merge(layers), url=f.url)
+
+
+def options_for(task: TaskState, f: FileState, rules: Sequence[DownloadRule]) -> RequestOptions:
+    """``f``'s options; worked out (for every file of ``task`` that needs it) when it has none
+    yet, or has those of another URL (a link replaced by a retry matches rules of its own)."""
+    if f.options is None or f.options.url != f.url:
+        resolve_options(task, rules)
+    assert f.options is not None
+    return f.options
 
 
 def lower_limit(a: str | None, b: str | None) -> str | None:
