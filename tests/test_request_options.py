@@ -136,11 +136,6 @@ async def test_a_materials_cap_holds_its_file(service: Service, fileserver: File
     await service.http.post(f"/api/tasks/{task_id}/cancel")
 
 
-@pytest.mark.xfail(
-    reason="monitor._spread_cap sets each active download to the task's share, over a lower "
-    "per-file cap; it should send options.lower_limit(share, f.options.max_download_limit)",
-    strict=True,
-)
 async def test_the_lower_of_the_task_share_and_the_file_cap_holds(
     service: Service, fileserver: FileServer
 ) -> None:
@@ -228,11 +223,6 @@ async def test_a_replaced_link_keeps_its_materials_options_and_takes_its_hosts_r
     assert after and all(h["Referer"] == "m0" and h["X-Rule"] == "for localhost" for h in after)
 
 
-@pytest.mark.xfail(
-    reason="monitor._lowest_for lowers the stall floor under the task's own cap only: a file "
-    "capped by its download_options below lowest_speed is taken for a stall",
-    strict=True,
-)
 async def test_a_file_capped_below_the_stall_floor_is_no_stall(
     data_dir: Path, fileserver: FileServer
 ) -> None:

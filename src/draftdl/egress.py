@@ -45,6 +45,7 @@ class EgressGuard:
         self._connections: set[asyncio.Task[None]] = set()
         self.port: int | None = None
         self.failures: dict[str, str] = {}  # gid → what the guard refused or could not reach
+        self.refusals: set[str] = set()  # of those, the gids refused by policy
         self.refused = 0
 
     @property
@@ -73,6 +74,7 @@ class EgressGuard:
     def forget(self, gids: Iterable[str]) -> None:
         for gid in gids:
             self.failures.pop(gid, None)
+            self.refusals.discard(gid)
 
     def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         conn = asyncio.create_task(self._serve(reader, writer), name="egress-connection")
@@ -96,7 +98,7 @@ class EgressGuard:
             try:
                 address = await self._checked_address(host, port)
             except Refused as exc:
-                self._failed(gid, f"{exc}")
+                self._failed(gid, f"{exc}", refused=True)
                 self.refused += 1
                 log.warning("egress guard refused %s:%d: %s", host, port, exc)
                 await _answer(writer, 403, str(exc))
@@ -132,9 +134,15 @@ class EgressGuard:
                 if w is not None:
                     w.close()
 
-    def _failed(self, gid: str, reason: str) -> None:
+    def _failed(self, gid: str, reason: str, refused: bool = False) -> None:
         if gid:
             self.failures[gid] = reason
+            if refused:
+                self.refusals.add(gid)
+
+    def refused_gid(self, gid: str) -> bool:
+        """The guard refused it by policy: asking again would change nothing."""
+        return gid in self.refusals
 
     async def _checked_address(self, host: str, port: int) -> Address:
         """The address to connect to: every address the name has must be allowed."""

@@ -5,7 +5,9 @@ from __future__ import annotations
 import logging
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.exception_handlers import http_exception_handler
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from sqlalchemy.exc import SQLAlchemyError
 
 from draftdl.errors import Aria2Unavailable, InvalidTransition, RequestRejected, TaskNotFound
@@ -13,7 +15,24 @@ from draftdl.errors import Aria2Unavailable, InvalidTransition, RequestRejected,
 log = logging.getLogger(__name__)
 
 
+UNPARSABLE = "There was an error parsing the body"  # FastAPI's 400 for a body not UTF-8
+
+
 def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        """FastAPI answers a body it cannot decode with a bare 400: to clients it is a bad
+        field like any other, a 422 at ``body``."""
+        if exc.status_code == 400 and exc.detail == UNPARSABLE:
+            problem = {
+                "loc": ["body"],
+                "path": "body",
+                "msg": "not valid JSON: the body is not UTF-8 text",
+                "type": "json_invalid",
+            }
+            return JSONResponse({"detail": [problem]}, status_code=422)
+        return await http_exception_handler(request, exc)
+
     @app.exception_handler(RequestRejected)
     async def _rejected(_: Request, exc: RequestRejected) -> JSONResponse:
         detail = [

@@ -7,10 +7,8 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import click
-import uvicorn
 
 from draftdl import __version__
-from draftdl.app import create_app
 from draftdl.cli import service, tasks
 from draftdl.cli.drafts import zip_cmd
 from draftdl.datadir import DataDirLock, make_private_dir
@@ -70,6 +68,11 @@ def serve(host: str | None, port: int | None, data_dir: Path | None, log_level: 
     except OSError as exc:
         _refuse(f"cannot use the data folder {settings.data_dir.resolve()}: {exc}")
     try:
+        # The server's parts load only for serve: the other commands start in a blink.
+        import uvicorn
+
+        from draftdl.app import create_app
+
         app = create_app(settings)
         app.state.data_dir_lock = lock  # the lifespan uses it rather than locking again
         uvicorn.run(

@@ -124,6 +124,7 @@ class Monitor:
         if self.egress is not None:
             self.egress.forget(f.gid for f in task.files)
         self.tasks.pop(task.id, None)
+        self._dirty.pop(task.id, None)  # its end is saved with its files (or it is deleted)
         self._published.pop(task.id, None)
         self._remaining.pop(task.id, None)
         self._caps.pop(task.id, None)
@@ -409,10 +410,13 @@ class Monitor:
                     guarded = self.egress.reason_for(gid) if self.egress else None
                     if guarded:  # what aria2 saw was the guard's answer, not the host's
                         f.error_message = f"egress guard: {guarded}"
-                    retrying.append((task, f, classify(f.error_code, f.error_message)))
+                    reason = classify(f.error_code, f.error_message)
+                    if self.egress and self.egress.refused_gid(gid):
+                        reason = Reason(reason.text, False)  # asking again changes nothing
+                    retrying.append((task, f, reason))
             if st.ended:
                 self._ended.append(gid)
-            elif self._stalled(f, now, self._lowest_for(task, running)):
+            elif self._stalled(f, now, self._lowest_for(task, f, running)):
                 self._touch(task, f)
                 self._riders.append(self.client.remove_call(gid))
                 retrying.append((task, f, STALLED))
@@ -439,6 +443,8 @@ class Monitor:
             self._failing.add(task.id)
             return
         old = f.retiring = f.gid
+        if self.egress is not None:
+            self.egress.forget([old])
         f.gid = new_gid()
         self.by_gid.pop(old, None)
         self.by_gid[f.gid] = (task, f)
@@ -471,10 +477,12 @@ class Monitor:
             due.append((task, f))
         return due
 
-    def _lowest_for(self, task: TaskState, running: int) -> int:
-        """The speed floor, below the share of any cap we set ourselves: a download we
-        throttle to 1 KiB/s is slow on purpose, not stalled."""
+    def _lowest_for(self, task: TaskState, f: FileState, running: int) -> int:
+        """The speed floor, below the share of any cap we set ourselves (global, the task's,
+        the file's own): a download we throttle to 1 KiB/s is slow on purpose, not stalled."""
         lowest = self._lowest
+        if f.options and f.options.max_download_limit:
+            lowest = min(lowest, speed_bytes(f.options.max_download_limit) // 2 or lowest)
         overall = speed_bytes(self.settings.max_overall_download_limit)
         if overall:
             lowest = min(lowest, overall // max(1, running) // 2)
@@ -581,7 +589,13 @@ class Monitor:
             return
         self._caps[task.id] = active
         share = self._share(task, len(active))
-        self._riders += [self.client.limit_call(gid, share) for gid in active]
+        self._riders += [
+            self.client.limit_call(
+                f.gid, lower_limit(share, f.options.max_download_limit if f.options else None)
+            )
+            for f in task.files
+            if f.gid in active
+        ]
 
     def _publish_progress(self, task: TaskState, now: float) -> None:
         """At most once per ``progress_interval``, only when something moved, and only

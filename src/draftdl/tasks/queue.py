@@ -241,6 +241,7 @@ class TaskQueue:
             message="waiting for a free slot",
             max_download_limit=job.max_download_limit,
             deadline=job.deadline,
+            title=job.title,
         )
         # One step that a client hanging up cannot split: stored means queued.
         self.in_flight.add(task.id)
