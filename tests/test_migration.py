@@ -160,10 +160,14 @@ async def test_a_migration_cut_off_leaves_the_old_schema(
 
 
 def postgres_bin() -> Path | None:
-    for name in ("pg_ctl", "initdb", "postgres"):
-        if shutil.which(name) is None:
-            return None
-    return Path(shutil.which("pg_ctl") or "").resolve().parent
+    """PostgreSQL's server programs: on PATH, or where Debian puts them."""
+    found = shutil.which("pg_ctl")
+    if found is not None and shutil.which("initdb") is not None:
+        return Path(found).resolve().parent
+    for bindir in sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True):
+        if all((bindir / name).is_file() for name in ("pg_ctl", "initdb", "postgres")):
+            return bindir
+    return None
 
 
 @contextlib.contextmanager
