@@ -358,3 +358,22 @@ async def test_a_transfer_that_stalls_once_is_retried_and_completes(
     assert Path(task["files"][0]["file_path"]).read_bytes() == content_for("once.bin", 256 << 10)
     # (aria2 asks a new download's length with a plain GET before it resumes with a Range,
     # so the file server counts a whole body more than aria2 keeps: no byte figure here.)
+
+
+async def test_two_retries_at_once_start_the_task_once(
+    data_dir: Path, fileserver: FileServer
+) -> None:
+    settings = make_settings(data_dir, max_retries=0)
+    async with running_service(settings) as svc:
+        task_id = await svc.submit(job([fileserver.url("/status/404/gone.bin")], deadline=60))
+        assert (await svc.wait_final(task_id))["status"] == "failed"
+        first, second = await asyncio.gather(
+            post(svc, f"/api/tasks/{task_id}/retry"), post(svc, f"/api/tasks/{task_id}/retry")
+        )
+        assert sorted([first.status_code, second.status_code]) == [200, 409]
+        assert (await svc.wait_final(task_id))["status"] == "failed"
+        assert fileserver.requests_for("/status/404/gone.bin") == 2
+    async with running_service(make_settings(data_dir)) as svc:
+        # The retried task's deadline (from the first submit) stays dropped after a restart.
+        stored = await svc.services.db.load_task(task_id)
+        assert stored is not None and stored.deadline_dropped is True

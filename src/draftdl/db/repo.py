@@ -21,6 +21,7 @@ from sqlalchemy.orm import selectinload
 from draftdl.db.engine import make_engine, prepare_database
 from draftdl.db.migrate import migrate
 from draftdl.db.tables import Base, FileRow, TaskRow
+from draftdl.errors import TaskNotFound
 from draftdl.model.states import FINAL, FileStatus, TaskStatus
 from draftdl.model.task import FileState, FileTotals, TaskState, utcnow
 
@@ -40,6 +41,7 @@ def _to_state(row: TaskRow, with_files: bool = True) -> TaskState:
         completed_at=row.completed_at,
         progress_percent=row.progress_percent,
         max_download_limit=row.max_download_limit,
+        deadline_dropped=row.deadline_dropped,
         title=row.title,
     )
     if not with_files:
@@ -76,6 +78,7 @@ def _task_values(task: TaskState) -> dict[str, object]:
         "status": task.status.value,
         "priority": task.priority,
         "max_download_limit": task.max_download_limit,
+        "deadline_dropped": task.deadline_dropped,
         "message": task.message,
         "error_message": task.error_message,
         "draft_path": task.draft_path,
@@ -149,11 +152,14 @@ class Database:
                 )
 
     async def save_transition(self, task: TaskState, *, with_files: bool = True) -> None:
-        """Writes a task's status and results (and its files' progress) in one transaction."""
+        """Writes a task's status and results (and its files' progress) in one transaction.
+        Raises ``TaskNotFound`` when the task was deleted meanwhile."""
         async with self.sessions.begin() as s:
-            await s.execute(
+            done = await s.execute(
                 update(TaskRow).where(TaskRow.id == task.id).values(**_task_values(task))
             )
+            if getattr(done, "rowcount", 1) == 0:
+                raise TaskNotFound(task.id)
             if with_files and task.files:
                 await self._write_files(s, [task])
 

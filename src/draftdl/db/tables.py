@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Integer, String, Text
+from sqlalchemy import ForeignKey, Integer, String, Text, false
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from draftdl.model.task import MAX_TITLE
@@ -25,6 +25,8 @@ class TaskRow(Base):
     request_json: Mapped[str] = mapped_column(Text)
     # The rule group's title, for listing and search (``q``); old rows get it at migration.
     title: Mapped[str] = mapped_column(String(MAX_TITLE), default="", server_default="", index=True)
+    # A retried or regenerated task: the job's deadline (from the first submit) is over.
+    deadline_dropped: Mapped[bool] = mapped_column(default=False, server_default=false())
     message: Mapped[str | None] = mapped_column(Text, default=None)
     error_message: Mapped[str | None] = mapped_column(Text, default=None)
     draft_path: Mapped[str | None] = mapped_column(Text, default=None)

@@ -143,6 +143,7 @@ class TaskState:
     totals: FileTotals | None = None
     deadline: float | None = None  # seconds after created_at (the job's ``deadline``)
     build_key: str | None = None  # not stored: a regenerate's own draft folder key
+    deadline_dropped: bool = False  # retried or regenerated: the job's deadline is over
     title: str | None = None  # stored; None when not given: taken from the request
 
     def __post_init__(self) -> None:

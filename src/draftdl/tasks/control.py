@@ -120,8 +120,12 @@ class Controls:
                 f.source_url = f.source_url or f.url
                 f.url = new
                 await self._forget_bytes_unless_same_length(task, f)
+            if not await asyncio.to_thread(Path(f.file_path).exists):
+                f.completed_length = f.total_length = 0  # its partial bytes were removed
             _again(f)
         task.build_key = None
+        task.deadline = None  # counted from the first submission: a retry has none
+        task.deadline_dropped = True
         await self._restart(task, todo, "retried: waiting for a free slot")
         return task, len(todo)
 
@@ -134,6 +138,7 @@ class Controls:
             raise self._refuse(task, "regenerated", "a completed or failed")
         missing = await asyncio.to_thread(_missing_files, task)
         task.build_key = f"{task.id.replace('-', '')[:8]}-{secrets.token_hex(2)}"
+        task.deadline, task.deadline_dropped = None, True
         if missing:
             for f in missing:
                 _again(f)
@@ -184,7 +189,8 @@ class Controls:
             return
         length = None
         try:
-            async with httpx.AsyncClient(timeout=HEAD_TIMEOUT, follow_redirects=True) as http:
+            # No redirects: only the host the policy checked is asked (else: start over).
+            async with httpx.AsyncClient(timeout=HEAD_TIMEOUT, follow_redirects=False) as http:
                 resp = await http.head(f.url)
                 if resp.status_code < 400 and resp.headers.get("content-length", "").isdigit():
                     length = int(resp.headers["content-length"])

@@ -117,6 +117,8 @@ class Monitor:
                 self._counted.add(f.gid)
             else:
                 remaining += 1
+            if f.status is FileStatus.ERROR:  # failed for good before (a pause, a restart)
+                self._failing.add(task.id)
         self._remaining[task.id] = remaining
         self.wake()
 
@@ -559,7 +561,8 @@ class Monitor:
             else f"waiting for aria2c ({reason}); downloads resume when it is back"
         )
         for task in self.tasks.values():
-            task.message = message
+            if task.status not in HELD:  # a paused task says so, whatever aria2 does
+                task.message = message
 
     def _settle(self) -> None:
         """Hands finished tasks to the queue, spreads speed caps, publishes progress."""

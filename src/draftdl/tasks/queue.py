@@ -180,7 +180,7 @@ class TaskQueue:
 
     def adopt(self, task: TaskState) -> None:
         """Takes up a stored unfinished task: each state says what carries it on."""
-        task.deadline = deadline_of(task)
+        task.deadline = None if task.deadline_dropped else deadline_of(task)
         self.live[task.id] = task
         self.resume(task)
         if task.deadline is not None:
@@ -422,7 +422,9 @@ class TaskQueue:
         todo = [
             f
             for f in task.files
-            if f.status is not FileStatus.COMPLETE and f.handed_at is None and not f.next_retry_at
+            if f.status not in (FileStatus.COMPLETE, FileStatus.ERROR)
+            and f.handed_at is None
+            and not f.next_retry_at
         ]
         self.monitor.wake()  # files aria2 holds paused are let go by the next read
         try:
@@ -534,6 +536,9 @@ class TaskQueue:
             src = task.status
             if not can_move(src, dst):
                 return False
+            held = self.live.get(task.id)
+            if held is not None and held is not task:
+                return False  # a copy of a finished task, taken up meanwhile by another call
             now = utcnow()
             changes.update(status=dst, updated_at=now)
             if dst.final:
