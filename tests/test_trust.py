@@ -300,7 +300,9 @@ async def test_a_build_cut_off_by_shutdown_is_adopted_not_duplicated(
     async with running_service(settings, LateBuilder(root)) as svc:
         task_id = await svc.submit(job([fileserver.url("/size/3K/late.bin")], title="late"))
         await svc.wait_task(task_id, lambda t: t["status"] == "processing")
-    await until(lambda: any(p.name.startswith("late_") for p in root.iterdir()), 30)
+    await until(
+        lambda: root.is_dir() and any(p.name.startswith("late_") for p in root.iterdir()), 30
+    )
     async with running_service(make_settings(data_dir)) as svc:
         task = await svc.wait_final(task_id)
     assert task["status"] == "completed"
