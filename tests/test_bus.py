@@ -45,3 +45,26 @@ async def test_unsubscribe_forgets_the_subscriber() -> None:
     bus.unsubscribe(sub)
     bus.publish(COMPLETED, "t", {})
     assert sub.pending() == 0 and bus.subscriber_count() == 0
+
+
+async def test_an_all_tasks_watcher_gets_progress_of_every_task() -> None:
+    bus = EventBus()
+    quiet = bus.subscribe(ALL_TASKS)
+    assert not bus.has_subscribers("t1")  # status-only dashboards make the monitor do nothing
+    watcher = bus.subscribe(ALL_TASKS, progress=True)
+    assert bus.has_subscribers("t1") and bus.has_subscribers("t2")
+    bus.publish(PROGRESS, "t1", {"n": 1})
+    bus.publish(PROGRESS, "t2", {"n": 2})
+    bus.publish(COMPLETED, "t1", {})
+    got = [await watcher.get() for _ in range(watcher.pending())]
+    assert [(e.name, e.task_id) for e in got] == [
+        (PROGRESS, "t1"),
+        (PROGRESS, "t2"),
+        (COMPLETED, "t1"),
+    ]
+    assert [(await quiet.get()).name for _ in range(quiet.pending())] == [COMPLETED]
+    bus.unsubscribe(watcher)
+    bus.unsubscribe(watcher)  # twice: the count of watchers stays right
+    assert not bus.has_subscribers("t1")
+    bus.unsubscribe(quiet)
+    assert bus.subscriber_count() == 0

@@ -214,3 +214,64 @@ async def test_token_required_for_push_when_set(data_dir: Path, fileserver: File
                 headers={"Authorization": "Bearer t0ken-for-tests"},
             )
             assert resp.status_code == 404
+
+
+async def test_the_all_tasks_stream_carries_every_tasks_progress(
+    server: LiveServer, fileserver: FileServer
+) -> None:
+    """Two tasks that finish at different times, on one stream; it stays open after them."""
+    events: list[tuple[str, dict[str, Any]]] = []
+    async with (
+        server.client() as http,
+        aconnect_sse(http, "GET", "/api/tasks/stream") as source,
+    ):
+        assert source.response.headers["content-type"].startswith("text/event-stream")
+        stream = source.aiter_sse()
+        first = await anext(stream)
+        assert (first.event, json.loads(first.data)) == ("tasks_subscribed", {"task_id": "*"})
+        fast = await submit(server, job([fileserver.url("/size/20K/fast.bin")]))
+        slow = await submit(server, job([fileserver.url("/slow/1M/slow.bin?rate=1M")]))
+        async with asyncio.timeout(30):
+            while {d["task_id"] for e, d in events if e == "task_completed"} != {fast, slow}:
+                sse = await anext(stream)
+                events.append((sse.event, json.loads(sse.data)))
+    for task_id, size in ((fast, 20 * 1024), (slow, 1024 * 1024)):
+        mine = [(e, d) for e, d in events if d["task_id"] == task_id]
+        names = [e for e, _ in mine]
+        assert names[-1] == "task_completed" and names.count("task_completed") == 1
+        assert names[0] == "task_status_changed" and mine[0][1]["status"] == "pending"
+        sizes = [d["progress"]["downloaded_size"] for e, d in mine if e == "task_progress"]
+        assert sizes == sorted(sizes)
+        assert mine[-1][1]["progress"]["downloaded_size"] == size
+    slow_progress = [d for e, d in events if e == "task_progress" and d["task_id"] == slow]
+    assert len(slow_progress) >= 2  # a 1 s download at 1 MiB/s moves on the stream
+    assert 0 < slow_progress[0]["progress"]["downloaded_size"] < 1024 * 1024
+
+
+async def test_the_all_tasks_stream_is_not_a_task_id_and_needs_the_token(
+    data_dir: Path,
+) -> None:
+    async with live_server(make_settings(data_dir, api_token="t0ken-for-tests")) as server:
+        async with server.client() as http:
+            assert (await http.get("/api/tasks/stream")).status_code == 401
+            async with aconnect_sse(
+                http, "GET", "/api/tasks/stream?token=t0ken-for-tests"
+            ) as source:
+                first = await anext(source.aiter_sse())
+                assert first.event == "tasks_subscribed"
+
+
+async def test_dashboard_subscription_with_progress(
+    server: LiveServer, fileserver: FileServer
+) -> None:
+    async with recorder(server.base_url) as rec:
+        await rec.sio.emit("subscribe_all", {"progress": True})
+        await rec.wait_for("subscribed")
+        task_id = await submit(server, job([fileserver.url("/slow/1M/p.bin?rate=1M")]))
+        await rec.wait_for("task_completed")
+        sizes = [
+            d["progress"]["downloaded_size"]
+            for e, d in rec.events
+            if e == "task_progress" and d["task_id"] == task_id
+        ]
+        assert len(sizes) >= 2 and sizes == sorted(sizes) and sizes[0] < 1024 * 1024

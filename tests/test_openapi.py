@@ -41,6 +41,7 @@ JSON_ANSWERS = {
 OTHER_ANSWERS = {
     ("get", "/api/tasks/{task_id}/draft.zip"): "application/zip",
     ("get", "/api/tasks/{task_id}/progress/stream"): "text/event-stream",
+    ("get", "/api/tasks/stream"): "text/event-stream",
 }
 ERRORS = {
     ("post", "/api/tasks/submit"): {"409", "413", "415", "422", "503"},
@@ -49,6 +50,7 @@ ERRORS = {
     ("post", "/api/tasks/{task_id}/cancel"): {"404", "409", "422", "503"},
     ("get", "/api/tasks/{task_id}/draft.zip"): {"404", "409", "422", "503"},
     ("get", "/api/tasks/{task_id}/progress/stream"): {"404", "422", "503"},
+    ("get", "/api/tasks/stream"): {"503"},
     ("get", "/api/health"): set(),
     ("post", "/api/tasks/{task_id}/pause"): {"404", "409", "422", "503"},
     ("post", "/api/tasks/{task_id}/resume"): {"404", "409", "422", "503"},

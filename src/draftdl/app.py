@@ -19,7 +19,7 @@ from draftdl.api.deps import Services, configured_token, require_token, require_
 from draftdl.api.docs import install_docs
 from draftdl.api.errors import install_error_handlers
 from draftdl.api.hosts import HostGuard
-from draftdl.api.schemas import EVENT_STREAM, errors
+from draftdl.api.schemas import errors
 from draftdl.aria2.process import Aria2Manager
 from draftdl.aria2.rpc import Aria2Client
 from draftdl.datadir import hold_data_dir
@@ -34,6 +34,7 @@ from draftdl.limits import load_overall_limit
 from draftdl.logsafe import install_access_log_filter
 from draftdl.settings import Settings
 from draftdl.tasks.queue import TaskQueue
+from draftdl.web.pages import install_pages
 
 log = logging.getLogger(__name__)
 
@@ -120,16 +121,17 @@ def create_app(settings: Settings, builder: DraftBuilder | None = None) -> FastA
     install_error_handlers(app)
     auth = [Depends(require_token)]
     refused = errors(401) if configured_token(settings) else {}
+    app.include_router(  # before tasks: /api/tasks/stream is not a task id
+        sse.router,
+        dependencies=[Depends(require_token_or_query)],
+        responses=refused,
+    )
     app.include_router(tasks.router, dependencies=auth, responses=refused)
     app.include_router(control.router, dependencies=auth, responses=refused)
     app.include_router(control.limits_router, dependencies=auth, responses=refused)
     app.include_router(drafts.router, dependencies=auth, responses=refused)
-    app.include_router(
-        sse.router,
-        dependencies=[Depends(require_token_or_query)],
-        responses={**EVENT_STREAM, **refused},
-    )
     app.include_router(health.router, dependencies=auth, responses=refused)
     install_docs(app)
+    install_pages(app)
     app.mount("/socket.io", gateway.asgi_app())
     return app

@@ -21,8 +21,9 @@ from draftdl.settings import Settings
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(require_token_or_query)])
 
-# The pages load their scripts from a CDN: no Referer, so a ?token= never leaves with them.
+# No Referer, so a ?token= never leaves with the page's own requests.
 HEADERS = {"Referrer-Policy": "no-referrer", "Cache-Control": "no-store"}
+ASSETS = "/docs-assets"  # fastapi-offline's Swagger UI and ReDoc, mounted by web/pages.py
 
 
 @functools.cache
@@ -46,9 +47,13 @@ def install_docs(app: FastAPI) -> None:
     app.include_router(router)
 
 
-def _openapi_url(request: Request) -> str:
+def _root(request: Request) -> str:
     root: str = request.scope.get("root_path", "")
-    url = root.rstrip("/") + "/openapi.json"
+    return root.rstrip("/")
+
+
+def _openapi_url(request: Request) -> str:
+    url = _root(request) + "/openapi.json"
     settings: Settings = request.app.state.settings
     token = request.query_params.get("token")
     if token and token_matches(settings, token):
@@ -63,8 +68,13 @@ async def openapi_json(request: Request) -> JSONResponse:
 
 @router.get("/docs")
 async def swagger_ui(request: Request) -> HTMLResponse:
+    assets = _root(request) + ASSETS
     page = get_swagger_ui_html(
-        openapi_url=_openapi_url(request), title=f"{request.app.title} - Swagger UI"
+        openapi_url=_openapi_url(request),
+        title=f"{request.app.title} - Swagger UI",
+        swagger_js_url=f"{assets}/swagger-ui-bundle.js",
+        swagger_css_url=f"{assets}/swagger-ui.css",
+        swagger_favicon_url=f"{assets}/favicon.png",
     )
     page.headers.update(HEADERS)
     return page
@@ -72,6 +82,13 @@ async def swagger_ui(request: Request) -> HTMLResponse:
 
 @router.get("/redoc")
 async def redoc(request: Request) -> HTMLResponse:
-    page = get_redoc_html(openapi_url=_openapi_url(request), title=f"{request.app.title} - ReDoc")
+    assets = _root(request) + ASSETS
+    page = get_redoc_html(
+        openapi_url=_openapi_url(request),
+        title=f"{request.app.title} - ReDoc",
+        redoc_js_url=f"{assets}/redoc.standalone.js",
+        redoc_favicon_url=f"{assets}/favicon.png",
+        with_google_fonts=False,
+    )
     page.headers.update(HEADERS)
     return page

@@ -421,18 +421,16 @@ class TaskEvent(Open):
 
 EVENT_NAMES = ("task_subscribed", PROGRESS, STATUS_CHANGED, *sorted(FINAL_EVENTS))
 
-EVENT_STREAM: dict[int | str, dict[str, Any]] = {
-    200: {
-        "description": "Named events: task_subscribed (the snapshot) first, then the task's "
-        "events as Socket.IO sends them; a heartbeat comment every 15 s; closed after the "
-        "final event",
+def _event_stream(description: str, names: tuple[str, ...]) -> dict[str, Any]:
+    return {
+        "description": description,
         "content": {
             "text/event-stream": {
                 "schema": {  # one event (OpenAPI 3.1: the schema describes each event)
                     "type": "object",
                     "required": ["event", "data"],
                     "properties": {
-                        "event": {"type": "string", "examples": list(EVENT_NAMES)},
+                        "event": {"type": "string", "examples": list(names)},
                         "data": {
                             "type": "string",
                             "contentMediaType": "application/json",
@@ -444,8 +442,25 @@ EVENT_STREAM: dict[int | str, dict[str, Any]] = {
                 }
             }
         },
-    },
+    }
+
+
+EVENT_STREAM: dict[int | str, dict[str, Any]] = {
+    200: _event_stream(
+        "Named events: task_subscribed (the snapshot) first, then the task's events as "
+        "Socket.IO sends them; a heartbeat comment every 15 s; closed after the final event",
+        EVENT_NAMES,
+    ),
     **errors(404, 422, 503),
+}
+ALL_EVENTS_STREAM: dict[int | str, dict[str, Any]] = {
+    200: _event_stream(
+        "Named events: tasks_subscribed first (then read GET /api/tasks), then every "
+        "task's events as Socket.IO sends them; a heartbeat comment every 15 s; never closed "
+        "by the server",
+        ("tasks_subscribed", *EVENT_NAMES[1:]),
+    ),
+    **errors(503),
 }
 
 

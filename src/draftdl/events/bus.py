@@ -41,6 +41,7 @@ class Subscription:
 
     topic: str
     maxsize: int = 256
+    progress: bool = True  # False: an all-tasks subscriber that wants status and results only
     _events: collections.deque[Event] = field(default_factory=collections.deque)
     _ready: asyncio.Event = field(default_factory=asyncio.Event)
     dropped: int = 0
@@ -72,30 +73,39 @@ class Subscription:
 class EventBus:
     def __init__(self) -> None:
         self._subs: dict[str, set[Subscription]] = collections.defaultdict(set)
+        self._watchers = 0  # all-tasks subscribers that want every task's progress
 
-    def subscribe(self, task_id: str, maxsize: int = 256) -> Subscription:
-        """``task_id`` of ``ALL_TASKS`` receives every task's status and final events."""
-        sub = Subscription(task_id, maxsize)
+    def subscribe(self, task_id: str, maxsize: int = 256, progress: bool = False) -> Subscription:
+        """``task_id`` of ``ALL_TASKS`` receives every task's status and final events, and
+        with ``progress`` their progress events too (dashboards)."""
+        progress = progress or task_id != ALL_TASKS
+        sub = Subscription(task_id, maxsize, progress=progress)
         self._subs[task_id].add(sub)
+        if task_id == ALL_TASKS and progress:
+            self._watchers += 1
         return sub
 
     def unsubscribe(self, sub: Subscription) -> None:
         subs = self._subs.get(sub.topic)
-        if subs is not None:
-            subs.discard(sub)
-            if not subs:
-                del self._subs[sub.topic]
+        if subs is None or sub not in subs:
+            return
+        subs.discard(sub)
+        if sub.topic == ALL_TASKS and sub.progress:
+            self._watchers -= 1
+        if not subs:
+            del self._subs[sub.topic]
 
     def publish(self, name: str, task_id: str, data: dict[str, Any]) -> None:
         event = Event(name, task_id, {"task_id": task_id, **data})
         for sub in self._subs.get(task_id, ()):
             sub.push(event)
-        if name != PROGRESS:
-            for sub in self._subs.get(ALL_TASKS, ()):
+        for sub in self._subs.get(ALL_TASKS, ()):
+            if name != PROGRESS or sub.progress:
                 sub.push(event)
 
     def has_subscribers(self, task_id: str) -> bool:
-        return bool(self._subs.get(task_id))
+        """Whether a progress event of this task would reach anyone."""
+        return self._watchers > 0 or bool(self._subs.get(task_id))
 
     def subscriber_count(self) -> int:
         return sum(len(s) for s in self._subs.values())

@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 
 # Progress is skipped for a client whose transport already holds this many unsent packets.
 MAX_BACKLOG = 64
+ALL_TASKS_BACKLOG = 1024  # events kept for an all-tasks subscriber (oldest progress drops first)
 
 
 def _presented_token(environ: dict[str, Any], auth: Any) -> str | None:
@@ -95,9 +96,11 @@ class SocketGateway:
         await self.sio.emit("unsubscribed", {"task_id": task_id}, to=sid)
 
     async def _subscribe_all(self, sid: str, data: Any = None) -> None:
-        """Status changes and results of every task, for dashboards."""
+        """Status changes and results of every task, for dashboards; with ``{"progress":
+        true}`` their progress events too."""
         services = self._queue_ready()
-        sub = services.queue.subscribe(ALL_TASKS)
+        progress = isinstance(data, dict) and data.get("progress") is True
+        sub = services.queue.subscribe(ALL_TASKS, ALL_TASKS_BACKLOG, progress=progress)
         await self.sio.emit("subscribed", {"task_id": ALL_TASKS, "task": None}, to=sid)
         self._start(
             sid, ALL_TASKS, self._forward_all(sid, sub), lambda: services.queue.unsubscribe(sub)
@@ -140,6 +143,8 @@ class SocketGateway:
         try:
             while True:
                 event = await sub.get()
+                if event.name == PROGRESS and self._backlog(sid) > MAX_BACKLOG:
+                    continue
                 await self.sio.emit(event.name, event.data, to=sid)
         finally:
             services.queue.unsubscribe(sub)

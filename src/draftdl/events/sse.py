@@ -1,8 +1,13 @@
 """SSE: ``GET /api/tasks/{id}/progress/stream``: Socket.IO's event names and payloads, except
-that the snapshot comes as ``task_subscribed`` (Socket.IO's answer is ``subscribed``)."""
+that the snapshot comes as ``task_subscribed`` (Socket.IO's answer is ``subscribed``).
+
+``GET /api/tasks/stream``: every task's events, for dashboards. It starts with
+``tasks_subscribed`` and carries no snapshot: a client (re)reads ``GET /api/tasks`` after it,
+so nothing falls between the list and the stream."""
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -12,9 +17,13 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.background import BackgroundTask
 
 from draftdl.api.deps import ServicesDep
+from draftdl.api.schemas import ALL_EVENTS_STREAM, EVENT_STREAM
+from draftdl.events.bus import ALL_TASKS
 from draftdl.events.feed import TaskFeed
 
 HEARTBEAT_SECONDS = 15
+ALL_TASKS_BACKLOG = 1024  # events kept for a slow all-tasks reader (oldest progress drops first)
+HEADERS = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
 
 router = APIRouter(prefix="/api/tasks", tags=["events"])
 
@@ -24,9 +33,35 @@ def _encode(data: dict[str, Any]) -> str:
 
 
 @router.get(
+    "/stream",
+    summary="Live events of every task (Server-Sent Events): progress, status and results",
+    response_class=EventSourceResponse,
+    responses=ALL_EVENTS_STREAM,
+)
+async def all_tasks_stream(services: ServicesDep) -> EventSourceResponse:
+    queue = services.queue
+    sub = queue.subscribe(ALL_TASKS, ALL_TASKS_BACKLOG, progress=True)
+    release = functools.partial(queue.unsubscribe, sub)  # idempotent
+
+    async def stream() -> AsyncIterator[ServerSentEvent]:
+        try:
+            yield ServerSentEvent(_encode({"task_id": ALL_TASKS}), event="tasks_subscribed")
+            while True:
+                event = await sub.get()
+                yield ServerSentEvent(_encode(event.data), event=event.name)
+        finally:
+            release()
+
+    return EventSourceResponse(
+        stream(), ping=HEARTBEAT_SECONDS, background=BackgroundTask(release), headers=HEADERS
+    )
+
+
+@router.get(
     "/{task_id}/progress/stream",
     summary="Live events of one task (Server-Sent Events); closes after the final event",
     response_class=EventSourceResponse,
+    responses=EVENT_STREAM,
 )
 async def progress_stream(
     task_id: str, request: Request, services: ServicesDep
@@ -47,5 +82,5 @@ async def progress_stream(
         stream(),
         ping=HEARTBEAT_SECONDS,
         background=BackgroundTask(feed.close),  # also when the stream never started
-        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+        headers=HEADERS,
     )

@@ -319,8 +319,8 @@ class TaskQueue:
             return False
         return True
 
-    def subscribe(self, task_id: str) -> Subscription:
-        return self.bus.subscribe(task_id)
+    def subscribe(self, task_id: str, maxsize: int = 256, progress: bool = False) -> Subscription:
+        return self.bus.subscribe(task_id, maxsize, progress)
 
     def unsubscribe(self, sub: Subscription) -> None:
         self.bus.unsubscribe(sub)

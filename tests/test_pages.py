@@ -1,0 +1,44 @@
+"""The dashboard and the documentation pages come from the package: no CDN, locked down."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from servers import live_server, make_settings
+
+ASSET = re.compile(r"""(?:src|href)=["']([^"']+)["']""")
+
+
+async def test_docs_pages_load_their_assets_from_the_server(data_dir: Path) -> None:
+    async with live_server(make_settings(data_dir)) as live, live.client() as http:
+        for page, wanted in (
+            ("/docs", {"/docs-assets/swagger-ui-bundle.js", "/docs-assets/swagger-ui.css"}),
+            ("/redoc", {"/docs-assets/redoc.standalone.js"}),
+        ):
+            html = (await http.get(page)).text
+            assets = set(ASSET.findall(html)) - {"/docs-assets/favicon.png"}
+            assert assets == wanted, (page, assets)
+            assert "https://" not in html and "http://" not in html, page
+            for asset in assets:
+                resp = await http.get(asset)
+                assert resp.status_code == 200, asset
+                assert len(resp.content) > 100_000, asset  # the real bundle, not a stub
+
+
+async def test_the_dashboard_is_served_at_the_root(data_dir: Path) -> None:
+    async with live_server(make_settings(data_dir, api_token="t0ken")) as live:
+        async with live.client() as http:
+            resp = await http.get("/")  # the page holds no data: it asks for the token
+            assert resp.status_code == 200
+            assert resp.headers["content-type"].startswith("text/html")
+            csp = resp.headers["content-security-policy"]
+            assert "default-src 'self'" in csp and "frame-ancestors 'none'" in csp
+            assert resp.headers["x-content-type-options"] == "nosniff"
+            for asset in ASSET.findall(resp.text):
+                assert asset.startswith("/ui/"), asset
+                got = await http.get(asset)
+                assert got.status_code == 200, asset
+                assert got.headers["content-security-policy"] == csp
+            assert (await http.get("/ui/../../settings.py")).status_code == 404
+            assert (await http.get("/api/tasks")).status_code == 401  # the data still is
