@@ -251,14 +251,12 @@ async def test_the_all_tasks_stream_carries_every_tasks_progress(
 async def test_the_all_tasks_stream_is_not_a_task_id_and_needs_the_token(
     data_dir: Path,
 ) -> None:
-    async with live_server(make_settings(data_dir, api_token="t0ken-for-tests")) as server:
-        async with server.client() as http:
-            assert (await http.get("/api/tasks/stream")).status_code == 401
-            async with aconnect_sse(
-                http, "GET", "/api/tasks/stream?token=t0ken-for-tests"
-            ) as source:
-                first = await anext(source.aiter_sse())
-                assert first.event == "tasks_subscribed"
+    settings = make_settings(data_dir, api_token="t0ken-for-tests")
+    async with live_server(settings) as server, server.client() as http:
+        assert (await http.get("/api/tasks/stream")).status_code == 401
+        async with aconnect_sse(http, "GET", "/api/tasks/stream?token=t0ken-for-tests") as source:
+            first = await anext(source.aiter_sse())
+            assert first.event == "tasks_subscribed"
 
 
 async def test_dashboard_subscription_with_progress(

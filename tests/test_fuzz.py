@@ -199,7 +199,7 @@ async def test_every_operation_answers_as_documented(
             doc = (await http.get("/openapi.json")).json()
         report = await asyncio.to_thread(fuzz, doc, live.base_url, ids, headers, examples)
     operations = {f"{m.upper()} {p}" for p, ops in doc["paths"].items() for m in ops}
-    assert set(report.cases) == operations - ENDLESS and ENDLESS <= operations
+    assert set(report.cases) == operations - ENDLESS and operations >= ENDLESS
     assert all(n >= min(examples, 10) for n in report.cases.values()), report.cases
     print(f"\nfuzz: {sum(report.cases.values())} cases over {len(operations)} operations")
     for (label, status), n in sorted(report.statuses.items()):
