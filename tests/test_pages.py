@@ -27,18 +27,18 @@ async def test_docs_pages_load_their_assets_from_the_server(data_dir: Path) -> N
 
 
 async def test_the_dashboard_is_served_at_the_root(data_dir: Path) -> None:
-    async with live_server(make_settings(data_dir, api_token="t0ken")) as live:
-        async with live.client() as http:
-            resp = await http.get("/")  # the page holds no data: it asks for the token
-            assert resp.status_code == 200
-            assert resp.headers["content-type"].startswith("text/html")
-            csp = resp.headers["content-security-policy"]
-            assert "default-src 'self'" in csp and "frame-ancestors 'none'" in csp
-            assert resp.headers["x-content-type-options"] == "nosniff"
-            for asset in ASSET.findall(resp.text):
-                assert asset.startswith("/ui/"), asset
-                got = await http.get(asset)
-                assert got.status_code == 200, asset
-                assert got.headers["content-security-policy"] == csp
-            assert (await http.get("/ui/../../settings.py")).status_code == 404
-            assert (await http.get("/api/tasks")).status_code == 401  # the data still is
+    settings = make_settings(data_dir, api_token="t0ken")
+    async with live_server(settings) as live, live.client() as http:
+        resp = await http.get("/")  # the page holds no data: it asks for the token
+        assert resp.status_code == 200
+        assert resp.headers["content-type"].startswith("text/html")
+        csp = resp.headers["content-security-policy"]
+        assert "default-src 'self'" in csp and "frame-ancestors 'none'" in csp
+        assert resp.headers["x-content-type-options"] == "nosniff"
+        for asset in ASSET.findall(resp.text):
+            assert asset.startswith("/ui/"), asset
+            got = await http.get(asset)
+            assert got.status_code == 200, asset
+            assert got.headers["content-security-policy"] == csp
+        assert (await http.get("/ui/../../settings.py")).status_code == 404
+        assert (await http.get("/api/tasks")).status_code == 401  # the data still is
