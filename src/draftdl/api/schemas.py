@@ -421,6 +421,7 @@ class TaskEvent(Open):
 
 EVENT_NAMES = ("task_subscribed", PROGRESS, STATUS_CHANGED, *sorted(FINAL_EVENTS))
 
+
 def _event_stream(description: str, names: tuple[str, ...]) -> dict[str, Any]:
     return {
         "description": description,
