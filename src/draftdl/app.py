@@ -131,6 +131,7 @@ def create_app(settings: Settings, builder: DraftBuilder | None = None) -> FastA
     app.include_router(control.limits_router, dependencies=auth, responses=refused)
     app.include_router(drafts.router, dependencies=auth, responses=refused)
     app.include_router(health.router, dependencies=auth, responses=refused)
+    app.include_router(health.bare_router, dependencies=auth)
     install_docs(app)
     install_pages(app)
     app.mount("/socket.io", gateway.asgi_app())

@@ -1,11 +1,20 @@
-"""Our error tree → HTTP, in one place; every error body is JSON ``{"detail": ...}``."""
+"""Our error tree → HTTP, in one place.
+
+Every error body is JSON ``{"detail": ..., "message": ...}``: ``detail`` is a string, or for
+rejected fields a list with their JSON paths; ``message`` is always one line of text that
+says what is wrong, for clients that print the error as a string (a list would show as
+``[object Object]`` in the original server's Coze plugin).
+"""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.exception_handlers import http_exception_handler
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -16,6 +25,42 @@ log = logging.getLogger(__name__)
 
 
 UNPARSABLE = "There was an error parsing the body"  # FastAPI's 400 for a body not UTF-8
+MAX_LISTED = 3  # problems spelled out in the one-line message
+
+
+def _where(problem: Mapping[str, Any]) -> str:
+    if isinstance(problem.get("path"), str):
+        return str(problem["path"])
+    loc = [p for p in problem.get("loc", ()) if p != "body"]
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def one_line(detail: object) -> str:
+    """The message of an error body: the detail itself, or its first problems."""
+    if isinstance(detail, str):
+        return " ".join(detail.split())
+    if isinstance(detail, Sequence) and detail:
+        items = [p for p in detail if isinstance(p, Mapping)]
+        parts = [f"{_where(p) or 'request'}: {p.get('msg', '')}" for p in items[:MAX_LISTED]]
+        more = len(detail) - len(parts)
+        text = "; ".join(parts) + (f" (and {more} more)" if more > 0 else "")
+        return " ".join(text.split())
+    return "the request was refused"
+
+
+def error_body(detail: object) -> dict[str, Any]:
+    return {"detail": detail, "message": one_line(detail)}
+
+
+def error_response(
+    detail: object, status_code: int, headers: Mapping[str, str] | None = None
+) -> JSONResponse:
+    return JSONResponse(
+        jsonable_encoder(error_body(detail)), status_code=status_code, headers=headers
+    )
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -30,8 +75,14 @@ def install_error_handlers(app: FastAPI) -> None:
                 "msg": "not valid JSON: the body is not UTF-8 text",
                 "type": "json_invalid",
             }
-            return JSONResponse({"detail": [problem]}, status_code=422)
-        return await http_exception_handler(request, exc)
+            return error_response([problem], 422)
+        if exc.status_code in (204, 304):
+            return Response(status_code=exc.status_code, headers=exc.headers)
+        return error_response(exc.detail, exc.status_code, exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        return error_response(exc.errors(), 422)
 
     @app.exception_handler(RequestRejected)
     async def _rejected(_: Request, exc: RequestRejected) -> JSONResponse:
@@ -39,25 +90,25 @@ def install_error_handlers(app: FastAPI) -> None:
             {"loc": ["body", *p.loc], "path": p.path, "msg": p.msg, "type": p.type}
             for p in exc.problems
         ]
-        return JSONResponse({"detail": detail}, status_code=exc.status_code)
+        return error_response(detail, exc.status_code)
 
     @app.exception_handler(TaskNotFound)
     async def _not_found(_: Request, exc: TaskNotFound) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=404)
+        return error_response(str(exc), 404)
 
     @app.exception_handler(InvalidTransition)
     async def _conflict(_: Request, exc: InvalidTransition) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=409)
+        return error_response(str(exc), 409)
 
     @app.exception_handler(SQLAlchemyError)
     async def _database(_: Request, exc: SQLAlchemyError) -> JSONResponse:
         log.error("database error: %r", exc)
-        return JSONResponse(
-            {"detail": "the task database is unavailable or busy; try again shortly"},
-            status_code=503,
-            headers={"Retry-After": "2"},
+        return error_response(
+            "the task database is unavailable or busy; try again shortly",
+            503,
+            {"Retry-After": "2"},
         )
 
     @app.exception_handler(Aria2Unavailable)
     async def _aria2_down(_: Request, exc: Aria2Unavailable) -> JSONResponse:
-        return JSONResponse({"detail": f"aria2c unavailable: {exc}"}, status_code=503)
+        return error_response(f"aria2c unavailable: {exc}", 503)

@@ -19,6 +19,9 @@ from draftdl.disk import free_space
 from draftdl.units import parse_amount
 
 router = APIRouter(prefix="/api", tags=["health"])
+# The original server's clients (n8n's credential test) ask /health: the same answer, outside
+# the one /api prefix of the document.
+bare_router = APIRouter(include_in_schema=False)
 
 DATABASE_TIMEOUT = 2.0  # seconds; a database slower than this is not healthy
 MiB = 1024 * 1024
@@ -68,6 +71,7 @@ async def _disk(services: Services) -> dict[str, Any]:
     response_model=Health,
     responses={503: {"model": Health, "description": "Degraded: see problems"}},
 )
+@bare_router.get("/health", response_model=Health)
 async def health(services: ServicesDep, response: Response) -> dict[str, Any]:
     aria2 = services.manager.health()
     database, disk = await asyncio.gather(_database(services), _disk(services))

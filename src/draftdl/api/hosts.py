@@ -111,7 +111,7 @@ async def _refuse(scope: Scope, send: Send, status: int, detail: str) -> None:
     if scope["type"] == "websocket":
         await send({"type": "websocket.close", "code": 1008})
         return
-    body = json.dumps({"detail": detail}).encode()
+    body = json.dumps({"detail": detail, "message": detail}).encode()
     await send(
         {
             "type": "http.response.start",

@@ -101,6 +101,7 @@ class SubmitResponse(Open):
     status: TaskStatus
     message: str
     total_files: int = Field(description="distinct URLs to download")
+    task: TaskView | None = Field(None, description="with ?wait=: the task as the wait ended")
 
 
 class CancelResponse(Open):
@@ -231,9 +232,13 @@ class ErrorItem(Open):
 
 
 class ErrorBody(Open):
-    """Every error answer: a message, or for 413 and 422 the list of rejected fields."""
+    """Every error answer: a message, or for 413 and 422 the list of rejected fields; and
+    always the same as one line of text."""
 
     detail: str | list[ErrorItem]
+    message: str = Field(
+        description="one line saying what is wrong (for 422: the first fields and why)"
+    )
 
 
 ERRORS: dict[int, str] = {

@@ -18,11 +18,21 @@ from draftdl.api.schemas import (
 )
 from draftdl.errors import FieldProblem, RequestRejected
 from draftdl.model.states import TaskStatus
+from draftdl.tasks.waiting import MAX_WAIT, wait_until_final
 
 router = APIRouter(prefix="/api/tasks", tags=["tasks"])
 
 MAX_OFFSET = 10_000_000  # a bigger offset is a mistake (and 2**63 overflows SQLite)
 MAX_QUERY = 200  # characters of a title search
+Wait = Annotated[
+    float,
+    Query(
+        ge=0,
+        le=MAX_WAIT,
+        description="seconds (at most 60) to wait for the task to end: the answer comes as "
+        "soon as it is completed, failed or cancelled, or after the wait with its state then",
+    ),
+]
 STATUSES = ", ".join(s.value for s in TaskStatus)
 KNOWN_STATUSES = frozenset(s.value for s in TaskStatus)
 
@@ -74,9 +84,18 @@ async def read_limited(request: Request, limit: int) -> bytes:
         }
     },
 )
-async def submit(request: Request, services: ServicesDep) -> dict[str, Any]:
+async def submit(request: Request, services: ServicesDep, wait: Wait = 0) -> dict[str, Any]:
     raw = await read_limited(request, services.settings.max_request_bytes)
     task = await services.queue.create_task(raw)
+    if wait > 0:
+        task = await wait_until_final(services.queue, task.id, wait)
+        return {
+            "task_id": task.id,
+            "status": task.status.value,
+            "message": "task accepted",
+            "total_files": len(task.files),
+            "task": task.view(),
+        }
     return {
         "task_id": task.id,
         "status": task.status.value,
@@ -91,9 +110,8 @@ async def submit(request: Request, services: ServicesDep) -> dict[str, Any]:
     response_model=TaskView,
     responses=errors(404, 422, 503),
 )
-async def get_task(task_id: str, services: ServicesDep) -> dict[str, Any]:
-    task = await services.queue.get_task(task_id)
-    return task.view()
+async def get_task(task_id: str, services: ServicesDep, wait: Wait = 0) -> dict[str, Any]:
+    return (await wait_until_final(services.queue, task_id, wait)).view()
 
 
 def parse_statuses(values: list[str] | None) -> frozenset[TaskStatus]:

@@ -1,0 +1,69 @@
+"""What the original server's clients rely on: ``/health``, and every error as one line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from servers import job, live_server, make_settings
+
+
+async def test_health_answers_at_the_bare_path_too(data_dir: Path) -> None:
+    async with live_server(make_settings(data_dir, api_token="t0ken")) as live:
+        async with live.client() as http:
+            assert (await http.get("/health")).status_code == 401  # a credential test can fail
+        async with live.client(Authorization="Bearer t0ken") as http:
+            bare, api = await http.get("/health"), await http.get("/api/health")
+            assert bare.status_code == api.status_code == 200
+            assert bare.json()["status"] == api.json()["status"] == "ok"
+            doc = (await http.get("/openapi.json")).json()
+            assert "/health" not in doc["paths"]  # one path prefix for importers
+            assert all(path.startswith("/api/") for path in doc["paths"])
+
+
+async def test_every_error_has_a_one_line_message(data_dir: Path) -> None:
+    async with live_server(make_settings(data_dir, api_token="t0ken")) as live:
+        async with live.client(Authorization="Bearer t0ken") as http:
+            bad = job(["http://127.0.0.1:1/a.mp4"])
+            bad["materials"][0]["path"] = 5
+            del bad["ruleGroup"]
+            resp = await http.post("/api/tasks/submit", json=bad)
+            assert resp.status_code == 422
+            body = resp.json()
+            assert isinstance(body["detail"], list) and len(body["detail"]) == 2
+            first, second = body["detail"]
+            assert body["message"] == f"{first['path']}: {first['msg']}; {second['path']}: " + (
+                second["msg"]
+            )
+            assert "\n" not in body["message"]
+
+            resp = await http.get("/api/tasks", params={"limit": "0"})
+            assert resp.status_code == 422
+            assert resp.json()["message"].startswith("query.limit: ")
+
+            resp = await http.get("/api/tasks/nope")
+            assert resp.status_code == 404
+            assert resp.json()["message"] == resp.json()["detail"]
+
+            resp = await http.post("/api/tasks/submit", content=b"{}")  # no Content-Type
+            assert resp.status_code == 415
+            assert resp.json()["message"].startswith("the body must be JSON")
+
+            resp = await http.get("/api/health", headers={"Host": "evil.example"})
+            assert resp.status_code == 400
+            assert "evil.example" in resp.json()["message"]
+        async with live.client() as http:
+            resp = await http.get("/api/tasks")
+            assert resp.status_code == 401
+            assert resp.json()["message"] == resp.json()["detail"]
+            assert resp.headers["www-authenticate"] == "Bearer"
+
+
+async def test_many_problems_are_summed_up(data_dir: Path) -> None:
+    async with live_server(make_settings(data_dir)) as live, live.client() as http:
+        bad = job([f"ftp://127.0.0.1/{n}.mp4" for n in range(6)])
+        resp = await http.post("/api/tasks/submit", json=bad)
+        assert resp.status_code == 422
+        body = resp.json()
+        assert len(body["detail"]) == 6
+        assert body["message"].endswith("(and 3 more)")
+        assert body["message"].count("materials[") == 3
