@@ -31,8 +31,9 @@ async def test_every_error_has_a_one_line_message(data_dir: Path) -> None:
             body = resp.json()
             assert isinstance(body["detail"], list) and len(body["detail"]) == 2
             first, second = body["detail"]
-            assert body["message"] == f"{first['path']}: {first['msg']}; {second['path']}: " + (
-                second["msg"]
+            assert (
+                body["message"]
+                == f"{first['path']}: {first['msg']}; {second['path']}: " + (second["msg"])
             )
             assert "\n" not in body["message"]
 
