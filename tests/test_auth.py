@@ -65,7 +65,7 @@ def routes(tmp_path: Path) -> list[tuple[str, str]]:
     """Every operation of the app, from its own document, and the docs pages."""
     doc = create_app(make_settings(tmp_path, api_token=TOKEN)).openapi()
     ops = [(method.upper(), path) for path, item in doc["paths"].items() for method in item]
-    assert len(ops) == 16
+    assert len(ops) == 17
     ops.sort(key=lambda op: op[0] == "DELETE")  # last: the other routes need the task
     return [*ops, *(("GET", page) for page in DOCS)]
 

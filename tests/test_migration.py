@@ -72,7 +72,7 @@ async def columns_of(url: str) -> dict[str, set[str]]:
                 return {
                     t: {c["name"] for c in found.get_columns(t)}
                     | {f"index:{i['name']}" for i in found.get_indexes(t)}
-                    for t in ("tasks", "task_files")
+                    for t in found.get_table_names()
                 }
 
             return await conn.run_sync(read)

@@ -14,6 +14,7 @@ from fastapi.routing import APIRoute
 
 from draftdl.api import control, drafts, tasks
 from draftdl.api import health as health_api
+from draftdl.api import webhooks as webhooks_api
 from draftdl.api.schemas import ErrorBody, Health, JobRequest
 from draftdl.api.tasks import JOB_EXAMPLE
 from draftdl.app import create_app
@@ -37,6 +38,7 @@ JSON_ANSWERS = {
     ("delete", "/api/tasks/{task_id}"): "DeleteResponse",
     ("get", "/api/settings/limits"): "Limits",
     ("put", "/api/settings/limits"): "Limits",
+    ("get", "/api/tasks/{task_id}/webhooks"): "WebhookDeliveries",
 }
 OTHER_ANSWERS = {
     ("get", "/api/tasks/{task_id}/draft.zip"): "application/zip",
@@ -51,6 +53,7 @@ ERRORS = {
     ("get", "/api/tasks/{task_id}/draft.zip"): {"404", "409", "422", "503"},
     ("get", "/api/tasks/{task_id}/progress/stream"): {"404", "422", "503"},
     ("get", "/api/tasks/stream"): {"503"},
+    ("get", "/api/tasks/{task_id}/webhooks"): {"404", "422", "503"},
     ("get", "/api/health"): set(),
     ("post", "/api/tasks/{task_id}/pause"): {"404", "409", "422", "503"},
     ("post", "/api/tasks/{task_id}/resume"): {"404", "409", "422", "503"},
@@ -84,6 +87,7 @@ def test_every_route_declares_its_answer(tmp_path: Path) -> None:
             health_api.router,
             control.router,
             control.limits_router,
+            webhooks_api.router,
         )
         for r in router.routes
         if isinstance(r, APIRoute)

@@ -14,7 +14,7 @@ from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from draftdl import __version__
-from draftdl.api import control, drafts, health, tasks
+from draftdl.api import control, drafts, health, tasks, webhooks
 from draftdl.api.deps import Services, configured_token, require_token, require_token_or_query
 from draftdl.api.docs import install_docs
 from draftdl.api.errors import install_error_handlers
@@ -35,6 +35,9 @@ from draftdl.logsafe import install_access_log_filter
 from draftdl.settings import Settings
 from draftdl.tasks.queue import TaskQueue
 from draftdl.web.pages import install_pages
+from draftdl.webhooks import secret as webhook_secret
+from draftdl.webhooks.outbox import Outbox
+from draftdl.webhooks.sender import WebhookSender
 
 log = logging.getLogger(__name__)
 
@@ -66,9 +69,16 @@ def create_app(settings: Settings, builder: DraftBuilder | None = None) -> FastA
         drafts = builder or JianYingDraftBuilder(drafts_root.path, settings.local_media_roots)
         # With url_deny_networks, every connection aria2c makes is checked by the guard.
         egress = EgressGuard() if settings.url_deny_networks else None
+        outbox = Outbox(settings.webhooks)
         queue = TaskQueue(
-            settings, db, client, manager, EventBus(), drafts, egress, drafts_root.path
+            settings, db, client, manager, EventBus(), drafts, egress, drafts_root.path, outbox
         )
+        if settings.webhook_secret is not None:
+            signing = settings.webhook_secret.get_secret_value()
+        else:
+            signing = await asyncio.to_thread(webhook_secret.load_or_create, settings.data_dir)
+        sender = WebhookSender(settings, db.outbox, signing, queue.source_policy)
+        outbox.on_stored = sender.wake
 
         try:
             if egress is not None:
@@ -76,6 +86,7 @@ def create_app(settings: Settings, builder: DraftBuilder | None = None) -> FastA
             await manager.start()
             manager.start_health_check()
             await queue.start()
+            sender.start()  # after the queue: what a restart recovers is stored by then
             services = Services(settings, db, manager, queue, drafts_root)
             app.state.services = gateway.services = services
             log.info("draftdl %s ready; data in %s", __version__, settings.data_dir.resolve())
@@ -83,6 +94,7 @@ def create_app(settings: Settings, builder: DraftBuilder | None = None) -> FastA
         finally:
             await gateway.close()
             await queue.stop()
+            await sender.stop()
             if egress is not None:
                 await egress.stop()
             await manager.stop()
@@ -130,6 +142,7 @@ def create_app(settings: Settings, builder: DraftBuilder | None = None) -> FastA
     app.include_router(control.router, dependencies=auth, responses=refused)
     app.include_router(control.limits_router, dependencies=auth, responses=refused)
     app.include_router(drafts.router, dependencies=auth, responses=refused)
+    app.include_router(webhooks.router, dependencies=auth, responses=refused)
     app.include_router(health.router, dependencies=auth, responses=refused)
     app.include_router(health.bare_router, dependencies=auth)
     install_docs(app)

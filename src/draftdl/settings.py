@@ -37,9 +37,11 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
-from draftdl.errors import SettingsError
+from draftdl.errors import FieldProblem, SettingsError
 from draftdl.tasks.options import GUARDED, DownloadRule, parse_rules
 from draftdl.units import SIZE_HELP, parse_amount, parse_speed
+from draftdl.webhooks.secret import check_secret
+from draftdl.webhooks.spec import WebhookTarget, read_target
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +52,9 @@ DEFAULT_CONFIG = "config.json"
 OTHER_VARIABLES = (CONFIG_VARIABLE, "DRAFTDL_SERVER")
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 # Shown as *** in error lines (download_rules may hold cookies; its problems name the place).
-SECRETS = frozenset({"api_token", "aria2_rpc_secret", "download_rules"})
+SECRETS = frozenset(
+    {"api_token", "aria2_rpc_secret", "download_rules", "webhook_secret", "webhooks"}
+)
 LIST_EXAMPLE = '["a", "b"]'
 
 # Set while load_settings validates what it gathered: pydantic-settings must not read again.
@@ -126,6 +130,17 @@ class Settings(BaseSettings):
     stall_timeout: float = Field(60.0, gt=0)
     min_free_space: str = Field("256M", description="below this, tasks wait and health degrades")
     reconcile_interval: float = Field(30.0, gt=0, description="how often stranded tasks are sought")
+    webhooks: list[InstanceOf[WebhookTarget]] = Field(
+        default_factory=list,
+        description='every task\'s status events, e.g. [{"url": "https://...", "events": '
+        '["completed", "failed"]}]',
+    )
+    webhook_secret: SecretStr | None = Field(
+        None, description="whsec_<base64>; made once and kept in the data folder when unset"
+    )
+    webhook_retry_base: float = Field(5.0, gt=0, description="first retry's delay; doubles")
+    webhook_retry_for: float = Field(86400.0, gt=0, description="seconds a delivery is retried")
+    webhook_timeout: float = Field(10.0, gt=0, description="seconds a receiver has to answer")
     log_level: str = "info"
 
     @classmethod
@@ -191,6 +206,30 @@ class Settings(BaseSettings):
                     f"item {i} {item!r} is not a network in CIDR form like 10.0.0.0/8 or fd00::/8"
                 ) from None
         return networks
+
+    @field_validator("webhooks", mode="before")
+    @classmethod
+    def _webhooks(cls, value: object) -> object:
+        if not isinstance(value, list):
+            return value  # pydantic says what is wrong
+        problems: list[FieldProblem] = []
+        targets = [read_target(item, (i,), problems) for i, item in enumerate(value)]
+        if problems:
+            raise ValueError(
+                "; ".join(f"item {'.'.join(map(str, p.loc))}: {p.msg}" for p in problems[:5])
+            )
+        return targets
+
+    @field_validator("webhook_secret", mode="before")
+    @classmethod
+    def _webhook_secret(cls, value: object) -> object:
+        raw = value.get_secret_value() if isinstance(value, SecretStr) else value
+        if isinstance(raw, str):
+            if not raw.strip():
+                return None
+            check_secret(raw.strip())
+            return raw.strip()
+        return value
 
     @field_validator("download_rules", mode="before")
     @classmethod

@@ -478,3 +478,33 @@ def extra_components() -> dict[str, dict[str, Any]]:
     )
     defs: dict[str, dict[str, Any]] = top["$defs"]
     return defs
+
+
+# -- webhooks ------------------------------------------------------------------------------
+
+
+class WebhookAttemptView(BaseModel):
+    n: int = Field(description="1 for the first attempt")
+    at: str
+    status_code: int | None = Field(description="the receiver's answer; null: none came")
+    error: str | None
+    duration_ms: int
+
+
+class WebhookDeliveryView(BaseModel):
+    id: str = Field(description="the webhook-id header, the same on every attempt")
+    url: str = Field(description="where it goes, without credentials or query")
+    event: TaskStatus
+    state: Literal["pending", "delivered", "stopped", "failed"]
+    attempts: int
+    created_at: str
+    next_attempt_at: str | None
+    delivered_at: str | None
+    last_status: int | None
+    last_error: str | None
+    tries: list[WebhookAttemptView]
+
+
+class WebhookDeliveries(BaseModel):
+    task_id: str
+    deliveries: list[WebhookDeliveryView]

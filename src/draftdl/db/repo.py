@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from datetime import timedelta
 
 from sqlalchemy import (
@@ -20,8 +20,10 @@ from sqlalchemy.orm import selectinload
 
 from draftdl.db.engine import make_engine, prepare_database
 from draftdl.db.migrate import migrate
+from draftdl.db.outbox import OutboxStore, insert_deliveries
 from draftdl.db.tables import Base, FileRow, TaskRow
 from draftdl.errors import TaskNotFound
+from draftdl.model.delivery import Delivery
 from draftdl.model.states import FINAL, FileStatus, TaskStatus
 from draftdl.model.task import FileState, FileTotals, TaskState, utcnow
 
@@ -43,6 +45,7 @@ def _to_state(row: TaskRow, with_files: bool = True) -> TaskState:
         max_download_limit=row.max_download_limit,
         deadline_dropped=row.deadline_dropped,
         title=row.title,
+        webhook=row.webhook,
     )
     if not with_files:
         return task
@@ -108,6 +111,7 @@ class Database:
         self.url = url
         self.engine: AsyncEngine = make_engine(url)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        self.outbox = OutboxStore(self.sessions)
 
     async def init(self) -> None:
         await prepare_database(self.url)
@@ -123,8 +127,9 @@ class Database:
             value = await s.scalar(select(func.max(TaskRow.seq)))
         return int(value or 0) + 1
 
-    async def save_task(self, task: TaskState) -> None:
-        """Stores a new task and its files in one transaction (files as one executemany)."""
+    async def save_task(self, task: TaskState, deliveries: Sequence[Delivery] = ()) -> None:
+        """Stores a new task and its files in one transaction (files as one executemany),
+        with the webhook deliveries of its first status."""
         async with self.sessions.begin() as s:
             await s.execute(
                 insert(TaskRow).values(
@@ -132,6 +137,7 @@ class Database:
                     seq=task.seq,
                     request_json=task.request_json,
                     title=task.title or "",
+                    webhook=task.webhook,
                     created_at=task.created_at,
                     **_task_values(task),
                 )
@@ -150,10 +156,14 @@ class Database:
                         for f in task.files
                     ],
                 )
+            await insert_deliveries(s, deliveries)
 
-    async def save_transition(self, task: TaskState, *, with_files: bool = True) -> None:
-        """Writes a task's status and results (and its files' progress) in one transaction.
-        Raises ``TaskNotFound`` when the task was deleted meanwhile."""
+    async def save_transition(
+        self, task: TaskState, *, with_files: bool = True, deliveries: Sequence[Delivery] = ()
+    ) -> None:
+        """Writes a task's status and results (and its files' progress) in one transaction,
+        with the webhook deliveries the new status makes. Raises ``TaskNotFound`` when the
+        task was deleted meanwhile."""
         async with self.sessions.begin() as s:
             done = await s.execute(
                 update(TaskRow).where(TaskRow.id == task.id).values(**_task_values(task))
@@ -162,6 +172,7 @@ class Database:
                 raise TaskNotFound(task.id)
             if with_files and task.files:
                 await self._write_files(s, [task])
+            await insert_deliveries(s, deliveries)
 
     async def save_progress(self, changed: Mapping[str, tuple[TaskState, set[int]]]) -> None:
         """One transaction for the live tasks' progress: each task row, and only the file

@@ -1,4 +1,5 @@
-"""Tables: one row per task (the request as received), one per file to download."""
+"""Tables: one row per task (the request as received), one per file to download, and the
+webhook outbox (one row per delivery, one per attempt)."""
 
 from __future__ import annotations
 
@@ -27,6 +28,8 @@ class TaskRow(Base):
     title: Mapped[str] = mapped_column(String(MAX_TITLE), default="", server_default="", index=True)
     # A retried or regenerated task: the job's deadline (from the first submit) is over.
     deadline_dropped: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # The job's own webhook, checked at submit ({"url", "events"} as JSON); None: none.
+    webhook: Mapped[str | None] = mapped_column(Text, default=None)
     message: Mapped[str | None] = mapped_column(Text, default=None)
     error_message: Mapped[str | None] = mapped_column(Text, default=None)
     draft_path: Mapped[str | None] = mapped_column(Text, default=None)
@@ -64,3 +67,35 @@ class FileRow(Base):
     source_url: Mapped[str | None] = mapped_column(Text, default=None)
 
     task: Mapped[TaskRow] = relationship(back_populates="files", lazy="raise")
+
+
+class DeliveryRow(Base):
+    """Not tied to the task row: a delivery outlives the task it tells of (a delete)."""
+
+    __tablename__ = "webhook_deliveries"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    task_id: Mapped[str] = mapped_column(String(36), index=True)
+    url: Mapped[str] = mapped_column(Text)
+    event: Mapped[str] = mapped_column(String(16))
+    payload: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    next_attempt_at: Mapped[datetime | None] = mapped_column(default=None, index=True)
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    attempts: Mapped[int] = mapped_column(default=0)
+    last_status: Mapped[int | None] = mapped_column(default=None)
+    last_error: Mapped[str | None] = mapped_column(Text, default=None)
+    delivered_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class AttemptRow(Base):
+    __tablename__ = "webhook_attempts"
+
+    delivery_id: Mapped[str] = mapped_column(
+        ForeignKey("webhook_deliveries.id", ondelete="CASCADE"), primary_key=True
+    )
+    n: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime]
+    status_code: Mapped[int | None] = mapped_column(default=None)
+    error: Mapped[str | None] = mapped_column(Text, default=None)
+    duration_ms: Mapped[int] = mapped_column(default=0)

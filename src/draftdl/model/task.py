@@ -145,6 +145,7 @@ class TaskState:
     build_key: str | None = None  # not stored: a regenerate's own draft folder key
     deadline_dropped: bool = False  # retried or regenerated: the job's deadline is over
     title: str | None = None  # stored; None when not given: taken from the request
+    webhook: str | None = None  # stored: the job's webhook target as JSON (webhooks/spec.py)
 
     def __post_init__(self) -> None:
         if self.title is None:

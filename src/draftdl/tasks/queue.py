@@ -48,6 +48,7 @@ from draftdl.tasks.intake import read_job
 from draftdl.tasks.monitor import Monitor
 from draftdl.tasks.upkeep import Upkeep
 from draftdl.units import human_size, parse_amount
+from draftdl.webhooks.outbox import Outbox
 
 log = logging.getLogger(__name__)
 
@@ -67,8 +68,10 @@ class TaskQueue:
         builder: DraftBuilder,
         egress: EgressGuard | None = None,
         drafts_root: Path | None = None,
+        outbox: Outbox | None = None,
     ) -> None:
         self.settings = settings
+        self.outbox = outbox or Outbox(settings.webhooks)
         self.db = db
         self.manager = manager
         self.bus = bus
@@ -242,6 +245,7 @@ class TaskQueue:
             max_download_limit=job.max_download_limit,
             deadline=job.deadline,
             title=job.title,
+            webhook=job.webhook.to_json() if job.webhook else None,
         )
         # One step that a client hanging up cannot split: stored means queued.
         self.in_flight.add(task.id)
@@ -261,7 +265,9 @@ class TaskQueue:
         return self._policy_now
 
     async def _accept(self, task: TaskState) -> None:
-        await self._write(self.db.save_task, task)
+        deliveries = self.outbox.deliveries_for(task, task.status.value)
+        await self._write(self.db.save_task, task, deliveries)
+        self.outbox.stored(deliveries)
         self.live[task.id] = task
         heapq.heappush(self._pending, (-task.priority, task.seq, task.id))
         self._wake_scheduler.set()
@@ -553,7 +559,13 @@ class TaskQueue:
             if dst.final:
                 saved.progress()
             with_files = src is TaskStatus.DOWNLOADING or ended or src.final
-            await self._write(self.db.save_transition, saved, with_files=with_files)
+            deliveries = self.outbox.deliveries_for(saved, dst.value)
+            await self._write(
+                self.db.save_transition, saved, with_files=with_files, deliveries=deliveries
+            )
+            self.outbox.stored(deliveries)
+            if dst.final:
+                self.outbox.forget(task.id)  # parsed again if it comes back (a retry)
             for key, value in changes.items():
                 setattr(task, key, value)
             if ended:

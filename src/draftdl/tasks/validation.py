@@ -17,6 +17,7 @@ from draftdl.model.task import task_title
 from draftdl.sources import SourcePolicy
 from draftdl.tasks.options import read_job_options
 from draftdl.units import parse_speed
+from draftdl.webhooks.spec import WebhookTarget, read_target
 
 RAW_CONTAINERS = ("raw_materials", "raw_segments", "extra_materials", "segment_styles")
 MAX_DEADLINE = 30 * 24 * 3600
@@ -40,6 +41,7 @@ class ValidatedJob:
     deadline: float | None = None
     title: str = ""
     urls: list[UrlRef] = field(default_factory=list)
+    webhook: WebhookTarget | None = None
 
 
 class _Checker:
@@ -248,6 +250,14 @@ def validate_job(body: Any, *, max_files: int, policy: SourcePolicy | None = Non
                 f"must be a number of seconds after submission, above 0 and at most "
                 f"{MAX_DEADLINE} (30 days)",
             )
+
+    if body.get("webhook") is not None:
+        job.webhook = read_target(body["webhook"], ("webhook",), c.problems)
+        if job.webhook is not None:
+            address = job.webhook.address
+            refused = c.policy.url_problems({address}).get(address)
+            if refused:
+                c.fail(("webhook", "url"), refused, "value_error.url_denied")
 
     if not c.problems:
         plan_draft(body, c.problems)

@@ -1,0 +1,155 @@
+"""Sends the outbox: each due delivery POSTed, signed per Standard Webhooks, its attempt
+recorded; retried with backoff for ``webhook_retry_for`` (2xx delivered, 410 stop).
+
+At least once: a delivery sent and then cut off before its attempt was recorded (a kill)
+goes again after a restart, with the same ``webhook-id`` so the receiver can tell.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from datetime import UTC, timedelta
+
+import httpx
+from sqlalchemy.exc import SQLAlchemyError
+from standardwebhooks.webhooks import Webhook
+
+from draftdl import __version__
+from draftdl.db.outbox import OutboxStore
+from draftdl.model.delivery import Attempt, Delivery, DeliveryState
+from draftdl.model.task import utcnow
+from draftdl.settings import Settings
+from draftdl.sources import SourcePolicy
+from draftdl.webhooks.spec import WebhookTarget
+
+log = logging.getLogger(__name__)
+
+BATCH = 16  # deliveries sent at once
+IDLE = 30.0  # seconds between looks at the outbox when nothing is due (a wake comes sooner)
+MAX_DELAY = 3600.0  # the longest wait between two attempts
+KEEP_FINISHED = timedelta(days=7)
+MAX_ERROR = 300  # characters of an error kept per attempt
+
+
+class WebhookSender:
+    def __init__(
+        self,
+        settings: Settings,
+        store: OutboxStore,
+        secret: str,
+        policy: Callable[[], SourcePolicy],
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.signer = Webhook(secret)
+        self.policy = policy  # this service's ports may change: asked at each send
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._http = httpx.AsyncClient(
+            timeout=settings.webhook_timeout,
+            follow_redirects=False,  # a redirect could lead where the URL check did not look
+            trust_env=False,
+            headers={"User-Agent": f"draftdl/{__version__} (webhooks)"},
+        )
+        self.sent = 0  # attempts made, for tests and health
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="webhook-sender")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        await self._http.aclose()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def _run(self) -> None:
+        last_sweep = 0.0
+        while True:
+            try:
+                due = await self.store.due(utcnow(), BATCH)
+                if due:
+                    await asyncio.gather(*(self._deliver(d) for d in due))
+                    continue
+                if time.monotonic() - last_sweep > 3600:
+                    last_sweep = time.monotonic()
+                    await self.store.forget_finished(utcnow() - KEEP_FINISHED)
+                nxt = await self.store.next_due()
+            except SQLAlchemyError as exc:
+                log.warning("webhooks: the database did not answer (%r); trying again", exc)
+                nxt = None
+                await asyncio.sleep(1.0)
+            delay = IDLE
+            if nxt is not None:
+                delay = min(IDLE, max(0.0, (nxt - utcnow()).total_seconds()))
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(delay):
+                    await self._wake.wait()
+
+    async def _deliver(self, d: Delivery) -> None:
+        started = utcnow()
+        clock = time.monotonic()
+        status: int | None = None
+        error: str | None = None
+        refused = await asyncio.to_thread(self._refused, d.url)
+        if refused:
+            error = f"refused: {refused}"
+        else:
+            now = utcnow()
+            headers = {
+                "content-type": "application/json",
+                "webhook-id": d.id,
+                "webhook-timestamp": str(int(now.replace(tzinfo=UTC).timestamp())),
+                "webhook-signature": self.signer.sign(d.id, now, d.payload),
+            }
+            try:
+                resp = await self._http.post(d.url, content=d.payload.encode(), headers=headers)
+                status = resp.status_code
+            except httpx.HTTPError as exc:
+                error = f"{type(exc).__name__}: {exc}"[:MAX_ERROR] or type(exc).__name__
+        d.attempts += 1
+        d.last_status, d.last_error = status, error
+        if status is not None and 200 <= status < 300:
+            d.state, d.delivered_at, d.next_attempt_at = DeliveryState.DELIVERED, utcnow(), None
+        elif status == 410:
+            d.state, d.next_attempt_at = DeliveryState.STOPPED, None
+        elif refused:
+            d.state, d.next_attempt_at = DeliveryState.FAILED, None
+        else:
+            delay = min(self.settings.webhook_retry_base * 2 ** (d.attempts - 1), MAX_DELAY)
+            nxt = utcnow() + timedelta(seconds=delay)
+            if nxt > d.created_at + timedelta(seconds=self.settings.webhook_retry_for):
+                d.state, d.next_attempt_at = DeliveryState.FAILED, None
+            else:
+                d.next_attempt_at = nxt
+        attempt = Attempt(
+            d.attempts, started, status, error, int((time.monotonic() - clock) * 1000)
+        )
+        self.sent += 1
+        log.info(
+            "webhook %s (task %s, %s) attempt %d: %s → %s",
+            d.id,
+            d.task_id,
+            d.event,
+            d.attempts,
+            status if status is not None else error,
+            d.state.value,
+        )
+        try:
+            await self.store.record(d, attempt)
+        except SQLAlchemyError as exc:  # sent again later: at least once
+            log.warning("webhook %s: its attempt could not be recorded (%r)", d.id, exc)
+
+    def _refused(self, url: str) -> str | None:
+        """Checked again at each send (addresses change): own ports, denied networks."""
+        target = WebhookTarget(url, frozenset()).address
+        return self.policy().url_problems({target}).get(target)

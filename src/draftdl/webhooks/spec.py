@@ -1,0 +1,107 @@
+"""Where a webhook goes and which status events it wants, as a job or the settings give it.
+
+Checked at submit (a job's) or at start (the setting's): http(s) only, never this service's
+own ports (the API, aria2's RPC), and with ``url_deny_networks`` not to a denied address.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from draftdl.errors import FieldProblem
+from draftdl.model.states import TaskStatus
+
+Loc = tuple[str | int, ...]
+EVENTS = tuple(s.value for s in TaskStatus)
+DEFAULT_EVENTS = ("completed", "failed", "cancelled")
+MAX_URL = 2048
+DEFAULT_PORT = {"http": 80, "https": 443}
+SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*)://")
+
+
+@dataclass(frozen=True)
+class WebhookTarget:
+    url: str
+    events: frozenset[str]
+
+    @property
+    def address(self) -> tuple[str, int]:
+        parts = urlsplit(self.url)
+        return parts.hostname or "", parts.port or DEFAULT_PORT[parts.scheme.lower()]
+
+    def to_json(self) -> str:
+        return json.dumps({"url": self.url, "events": sorted(self.events)})
+
+    @classmethod
+    def from_json(cls, text: str) -> WebhookTarget:
+        data = json.loads(text)
+        return cls(str(data["url"]), frozenset(data["events"]))
+
+
+def shown_url(url: str) -> str:
+    """The URL as answers show it: no credentials, no query (either may carry a secret)."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = host + (f":{parts.port}" if parts.port else "")
+    return urlunsplit((parts.scheme, netloc, parts.path, "…" if parts.query else "", ""))
+
+
+def read_target(value: Any, loc: Loc, problems: list[FieldProblem]) -> WebhookTarget | None:
+    """``{"url": ..., "events": [...]}``; problems go to ``problems`` with their path."""
+    if not isinstance(value, Mapping):
+        problems.append(FieldProblem(loc, 'must be an object: {"url": ..., "events": [...]}'))
+        return None
+    unknown = sorted(str(k) for k in value if k not in ("url", "events"))
+    for key in unknown[:10]:
+        problems.append(FieldProblem((*loc, key), "unknown field (known: url, events)"))
+    url = value.get("url")
+    ok = True
+    if not isinstance(url, str) or not url:
+        problems.append(FieldProblem((*loc, "url"), "must be an http(s) URL", "missing"))
+        ok = False
+    else:
+        reason = _url_problem(url)
+        if reason:
+            problems.append(FieldProblem((*loc, "url"), reason, "value_error.url"))
+            ok = False
+    events = value.get("events", list(DEFAULT_EVENTS))
+    if not isinstance(events, Sequence) or isinstance(events, str) or not events:
+        problems.append(
+            FieldProblem((*loc, "events"), f"must be a non-empty list of: {', '.join(EVENTS)}")
+        )
+        return None
+    for i, event in enumerate(events):
+        if event not in EVENTS:
+            problems.append(
+                FieldProblem(
+                    (*loc, "events", i),
+                    f"unknown status {str(event)[:40]!r}; the states are {', '.join(EVENTS)}",
+                )
+            )
+            ok = False
+    return WebhookTarget(str(url), frozenset(events)) if ok else None
+
+
+def _url_problem(url: str) -> str | None:
+    if len(url) > MAX_URL:
+        return f"longer than {MAX_URL} characters"
+    match = SCHEME.match(url)
+    if not match or match.group(1).lower() not in ("http", "https"):
+        return "only http and https URLs can receive webhooks"
+    try:
+        parts = urlsplit(url)
+        host, _ = parts.hostname, parts.port
+    except ValueError as exc:
+        return f"not a valid URL: {exc}"
+    if not host:
+        return "URL has no host"
+    if any(ord(c) < 33 or ord(c) == 127 for c in url):
+        return "URL contains spaces or control characters"
+    return None
