@@ -377,6 +377,19 @@ class JobDraftConfig(Open):
     config: dict[str, Any] | None = Field(None, description="merged into the draft's config")
 
 
+class JobWebhook(BaseModel):
+    """Where this task's status events are POSTed, signed (README: Webhooks)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: str = Field(description="http(s); not this service's own ports")
+    events: list[TaskStatus] = Field(
+        default_factory=lambda: [TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.CANCELLED],
+        min_length=1,
+        description="the statuses to tell of",
+    )
+
+
 class JobRequest(Open):
     """A draft job as JianYing automation clients send it (DESIGN §3)."""
 
@@ -405,6 +418,7 @@ class JobRequest(Open):
         le=MAX_DEADLINE,
         description="seconds after submission (at most 30 days); then the task fails",
     )
+    webhook: JobWebhook | None = None
 
 
 COMPONENT = "#/components/schemas/{model}"
