@@ -152,6 +152,7 @@ def test_submit_declares_the_job_schema_and_its_example(tmp_path: Path) -> None:
         "canvas_height",
         "fps",
         "deadline",
+        "webhook",
     }
     refs = json.dumps(doc)
     for name in ("JobRuleGroup", "JobMaterial", "JobTestData", "JobDraftConfig"):
