@@ -39,6 +39,7 @@ JSON_ANSWERS = {
     ("get", "/api/settings/limits"): "Limits",
     ("put", "/api/settings/limits"): "Limits",
     ("get", "/api/tasks/{task_id}/webhooks"): "WebhookDeliveries",
+    ("get", "/api/tasks/submit_with_url"): "SubmitResponse",
 }
 OTHER_ANSWERS = {
     ("get", "/api/tasks/{task_id}/draft.zip"): "application/zip",
@@ -54,6 +55,7 @@ ERRORS = {
     ("get", "/api/tasks/{task_id}/progress/stream"): {"404", "422", "503"},
     ("get", "/api/tasks/stream"): {"503"},
     ("get", "/api/tasks/{task_id}/webhooks"): {"404", "422", "503"},
+    ("get", "/api/tasks/submit_with_url"): {"403", "409", "413", "422", "503"},
     ("get", "/api/health"): set(),
     ("post", "/api/tasks/{task_id}/pause"): {"404", "409", "422", "503"},
     ("post", "/api/tasks/{task_id}/resume"): {"404", "409", "422", "503"},

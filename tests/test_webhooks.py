@@ -82,9 +82,7 @@ async def test_nothing_is_lost_across_a_restart_with_the_receiver_down(
     receiver.script = []
     await receiver.stop()
     events = ["pending", "downloading", "processing", "completed"]
-    settings = make_settings(
-        data_dir, webhooks=[{"url": receiver.url, "events": events}], **FAST
-    )
+    settings = make_settings(data_dir, webhooks=[{"url": receiver.url, "events": events}], **FAST)
     async with live_server(settings) as live, live.client() as http:
         body = job([fileserver.url("/slow/256K/r.bin?rate=512K")])
         task_id = (await http.post("/api/tasks/submit", json=body)).json()["task_id"]
@@ -163,9 +161,7 @@ async def test_webhooks_are_checked_at_submit(data_dir: Path, fileserver: FileSe
         assert (await http.get("/api/tasks/nope/webhooks")).status_code == 404
 
 
-async def test_the_secret_is_made_once_and_kept(
-    data_dir: Path, fileserver: FileServer
-) -> None:
+async def test_the_secret_is_made_once_and_kept(data_dir: Path, fileserver: FileServer) -> None:
     settings = make_settings(data_dir, webhook_retry_base=0.2)
     async with live_server(settings):
         pass

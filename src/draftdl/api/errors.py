@@ -38,6 +38,11 @@ def _where(problem: Mapping[str, Any]) -> str:
     return out
 
 
+def _where_from(loc: Sequence[str | int]) -> list[str | int]:
+    """A problem's ``loc`` as FastAPI writes it: in the body unless it says the query."""
+    return list(loc) if loc and loc[0] == "query" else ["body", *loc]
+
+
 def one_line(detail: object) -> str:
     """The message of an error body: the detail itself, or its first problems."""
     if isinstance(detail, str):
@@ -87,7 +92,7 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestRejected)
     async def _rejected(_: Request, exc: RequestRejected) -> JSONResponse:
         detail = [
-            {"loc": ["body", *p.loc], "path": p.path, "msg": p.msg, "type": p.type}
+            {"loc": _where_from(p.loc), "path": p.path, "msg": p.msg, "type": p.type}
             for p in exc.problems
         ]
         return error_response(detail, exc.status_code)

@@ -243,6 +243,7 @@ class ErrorBody(Open):
 
 ERRORS: dict[int, str] = {
     401: "Missing or wrong API token",
+    403: "Refused: asked from another site's page",
     404: "No task with this id",
     409: "Not possible in the task's current state",
     413: "The body is larger than max_request_bytes",

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 
-from draftdl.api.deps import ServicesDep, require_json
+from draftdl.api.deps import Services, ServicesDep, require_json
 from draftdl.api.schemas import (
     JOB_SCHEMA,
     CancelResponse,
@@ -18,6 +18,8 @@ from draftdl.api.schemas import (
 )
 from draftdl.errors import FieldProblem, RequestRejected
 from draftdl.model.states import TaskStatus
+from draftdl.model.task import TaskState
+from draftdl.tasks.fetch_job import fetch_job
 from draftdl.tasks.waiting import MAX_WAIT, wait_until_final
 
 router = APIRouter(prefix="/api/tasks", tags=["tasks"])
@@ -87,21 +89,39 @@ async def read_limited(request: Request, limit: int) -> bytes:
 async def submit(request: Request, services: ServicesDep, wait: Wait = 0) -> dict[str, Any]:
     raw = await read_limited(request, services.settings.max_request_bytes)
     task = await services.queue.create_task(raw)
+    return await _accepted(services, task, wait)
+
+
+async def _accepted(services: Services, task: TaskState, wait: float) -> dict[str, Any]:
+    """The submit answer; with ``wait``, once the task ended or the wait ran out."""
+    answer: dict[str, Any] = {"message": "task accepted", "total_files": len(task.files)}
     if wait > 0:
         task = await wait_until_final(services.queue, task.id, wait)
-        return {
-            "task_id": task.id,
-            "status": task.status.value,
-            "message": "task accepted",
-            "total_files": len(task.files),
-            "task": task.view(),
-        }
-    return {
-        "task_id": task.id,
-        "status": task.status.value,
-        "message": "task accepted",
-        "total_files": len(task.files),
-    }
+        answer["task"] = task.view()
+    return {"task_id": task.id, "status": task.status.value, **answer}
+
+
+@router.get(
+    "/submit_with_url",
+    summary="Submit the job JSON found at an http(s) URL (the original server's route)",
+    description="The URL is fetched by the server (at most max_request_bytes, 15 s, 3 "
+    "redirects, never this service's own ports or a denied network), then submitted like a "
+    "body. A browser may call it only from this server's own pages.",
+    response_model=SubmitResponse,
+    responses=errors(403, 409, 413, 422, 503),
+)
+async def submit_with_url(
+    request: Request,
+    services: ServicesDep,
+    url: Annotated[str, Query(max_length=2048, description="where the job JSON is")],
+    wait: Wait = 0,
+) -> dict[str, Any]:
+    # A GET that stores a task: a page on another site must not make a browser send it.
+    if request.headers.get("sec-fetch-site", "same-origin") not in ("same-origin", "none"):
+        raise HTTPException(403, "submit_with_url may not be called from another site's page")
+    raw = await fetch_job(url, services.queue.source_policy(), services.settings.max_request_bytes)
+    task = await services.queue.create_task(raw)
+    return await _accepted(services, task, wait)
 
 
 @router.get(

@@ -7,7 +7,6 @@ own ports (the API, aria2's RPC), and with ``url_deny_networks`` not to a denied
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -15,13 +14,11 @@ from urllib.parse import urlsplit, urlunsplit
 
 from draftdl.errors import FieldProblem
 from draftdl.model.states import TaskStatus
+from draftdl.urls import address_of, http_url_problem
 
 Loc = tuple[str | int, ...]
 EVENTS = tuple(s.value for s in TaskStatus)
 DEFAULT_EVENTS = ("completed", "failed", "cancelled")
-MAX_URL = 2048
-DEFAULT_PORT = {"http": 80, "https": 443}
-SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*)://")
 
 
 @dataclass(frozen=True)
@@ -31,8 +28,7 @@ class WebhookTarget:
 
     @property
     def address(self) -> tuple[str, int]:
-        parts = urlsplit(self.url)
-        return parts.hostname or "", parts.port or DEFAULT_PORT[parts.scheme.lower()]
+        return address_of(self.url)
 
     def to_json(self) -> str:
         return json.dumps({"url": self.url, "events": sorted(self.events)})
@@ -67,7 +63,7 @@ def read_target(value: Any, loc: Loc, problems: list[FieldProblem]) -> WebhookTa
         problems.append(FieldProblem((*loc, "url"), "must be an http(s) URL", "missing"))
         ok = False
     else:
-        reason = _url_problem(url)
+        reason = http_url_problem(url, "can receive webhooks")
         if reason:
             problems.append(FieldProblem((*loc, "url"), reason, "value_error.url"))
             ok = False
@@ -87,21 +83,3 @@ def read_target(value: Any, loc: Loc, problems: list[FieldProblem]) -> WebhookTa
             )
             ok = False
     return WebhookTarget(str(url), frozenset(events)) if ok else None
-
-
-def _url_problem(url: str) -> str | None:
-    if len(url) > MAX_URL:
-        return f"longer than {MAX_URL} characters"
-    match = SCHEME.match(url)
-    if not match or match.group(1).lower() not in ("http", "https"):
-        return "only http and https URLs can receive webhooks"
-    try:
-        parts = urlsplit(url)
-        host, _ = parts.hostname, parts.port
-    except ValueError as exc:
-        return f"not a valid URL: {exc}"
-    if not host:
-        return "URL has no host"
-    if any(ord(c) < 33 or ord(c) == 127 for c in url):
-        return "URL contains spaces or control characters"
-    return None
