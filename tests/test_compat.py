@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from servers import job, live_server, make_settings
 
 
@@ -68,3 +70,24 @@ async def test_many_problems_are_summed_up(data_dir: Path) -> None:
         assert len(body["detail"]) == 6
         assert body["message"].endswith("(and 3 more)")
         assert body["message"].count("materials[") == 3
+
+
+async def test_the_document_names_the_public_url_for_importers(data_dir: Path) -> None:
+    settings = make_settings(data_dir, public_url="https://drafts.example.com/")
+    async with live_server(settings) as live, live.client() as http:
+        doc = (await http.get("/openapi.json")).json()
+    assert doc["servers"] == [{"url": "https://drafts.example.com"}]
+    ids = [op["operationId"] for item in doc["paths"].values() for op in item.values()]
+    assert len(ids) == len(set(ids))
+    for path, item in doc["paths"].items():
+        assert path.startswith("/api/"), path
+        for method, op in item.items():
+            ok = op["responses"]["200"]
+            assert ok.get("content"), (method, path)  # a typed answer for every operation
+            for content in ok["content"].values():
+                assert content.get("schema"), (method, path)
+
+
+def test_a_public_url_must_be_http() -> None:
+    with pytest.raises(ValueError, match="only http and https URLs can be the public_url"):
+        make_settings(Path("unused"), public_url="ftp://x")

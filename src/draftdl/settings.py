@@ -40,6 +40,7 @@ from pydantic_settings import (
 from draftdl.errors import FieldProblem, SettingsError
 from draftdl.tasks.options import GUARDED, DownloadRule, parse_rules
 from draftdl.units import SIZE_HELP, parse_amount, parse_speed
+from draftdl.urls import http_url_problem
 from draftdl.webhooks.secret import check_secret
 from draftdl.webhooks.spec import WebhookTarget, read_target
 
@@ -108,6 +109,9 @@ class Settings(BaseSettings):
     max_request_bytes: int = Field(10 * 1024 * 1024, ge=1024)
 
     api_token: SecretStr | None = None
+    public_url: str | None = Field(
+        None, description="the address clients reach the API at, for the OpenAPI document"
+    )
     cors_origins: list[str] = Field(default_factory=list)
     allowed_hosts: list[str] = Field(
         default_factory=list,
@@ -206,6 +210,16 @@ class Settings(BaseSettings):
                     f"item {i} {item!r} is not a network in CIDR form like 10.0.0.0/8 or fd00::/8"
                 ) from None
         return networks
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        value = value.strip().rstrip("/")
+        if problem := http_url_problem(value, "can be the public_url"):
+            raise ValueError(problem)
+        return value
 
     @field_validator("webhooks", mode="before")
     @classmethod

@@ -35,6 +35,9 @@ def openapi_document(app: FastAPI) -> dict[str, Any]:
     """FastAPI's document (built once, cached by FastAPI) plus the models it names that no
     route parameter declares: the job (the submit route reads its body raw), the events."""
     doc = FastAPI.openapi(app)
+    settings: Settings = app.state.settings
+    if settings.public_url:  # importers (Coze) call the API at the address the document names
+        doc["servers"] = [{"url": settings.public_url}]
     schemas: dict[str, Any] = doc.setdefault("components", {}).setdefault("schemas", {})
     for name, schema in _extra_components().items():
         schemas.setdefault(name, schema)
