@@ -91,3 +91,11 @@ async def test_the_document_names_the_public_url_for_importers(data_dir: Path) -
 def test_a_public_url_must_be_http() -> None:
     with pytest.raises(ValueError, match="only http and https URLs can be the public_url"):
         make_settings(Path("unused"), public_url="ftp://x")
+
+
+def test_operations_are_named_for_importers(tmp_path: Path) -> None:
+    from draftdl.app import create_app
+
+    doc = create_app(make_settings(tmp_path)).openapi()
+    ids = {op["operationId"] for item in doc["paths"].values() for op in item.values()}
+    assert {"submit", "get_task", "list_tasks", "cancel_task", "health"} <= ids

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from fastapi import Depends, FastAPI
+from fastapi.routing import APIRoute
 from fastapi.middleware.cors import CORSMiddleware
 
 from draftdl import __version__
@@ -40,6 +41,12 @@ from draftdl.webhooks.outbox import Outbox
 from draftdl.webhooks.sender import WebhookSender
 
 log = logging.getLogger(__name__)
+
+
+def operation_id(route: APIRoute) -> str:
+    """The function's name (``submit``, ``get_task``): what Coze and other importers show
+    as the tool's name, rather than FastAPI's ``submit_api_tasks_submit_post``."""
+    return route.name
 
 
 def create_app(settings: Settings, builder: DraftBuilder | None = None) -> FastAPI:
@@ -118,6 +125,7 @@ def create_app(settings: Settings, builder: DraftBuilder | None = None) -> FastA
         docs_url=None,  # api/docs.py serves them, behind the token
         redoc_url=None,
         openapi_url=None,
+        generate_unique_id_function=operation_id,
     )
     app.state.settings = settings
     app.add_middleware(
