@@ -40,3 +40,14 @@ ensure_postgresql() {  # for the tests that run a throwaway PostgreSQL (Debian: 
         echo "PostgreSQL not found: the PostgreSQL tests need it (apt-get install postgresql)" >&2
     fi
 }
+
+ensure_node() {  # Node.js and npm, for the React package's tests (web/react)
+    if command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then
+        return
+    fi
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null
+    else
+        echo "Node.js and npm not found: the React package's tests need them (apt-get install nodejs npm)" >&2
+    fi
+}

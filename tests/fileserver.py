@@ -216,12 +216,12 @@ class _Server(ThreadingHTTPServer):
     allow_reuse_address = True
     request_queue_size = 128  # aria2c opens many connections at once; avoid SYN retries
 
-    def __init__(self, owner: FileServer) -> None:
+    def __init__(self, owner: FileServer, port: int = 0) -> None:
         self.owner = owner
         self.stopping = threading.Event()
         self._conns_lock = threading.Lock()
         self._conns: dict[socket.socket, threading.Thread] = {}
-        super().__init__(("127.0.0.1", 0), _Handler)
+        super().__init__(("127.0.0.1", port), _Handler)
 
     def server_bind(self) -> None:
         """Skip HTTPServer's getfqdn() lookup, which can stall on a slow resolver."""
@@ -535,8 +535,9 @@ class FileServer:
     otherwise swallowed to keep stderr clean; tests may assert it stays empty.
     """
 
-    def __init__(self, media_dir: Path | None = None) -> None:
+    def __init__(self, media_dir: Path | None = None, port: int = 0) -> None:
         self.media_dir = Path(media_dir) if media_dir is not None else DEFAULT_MEDIA_DIR
+        self._port = port  # 0: a free one
         self.errors: list[BaseException] = []
         self._httpd: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -559,10 +560,10 @@ class FileServer:
         return self.base_url + (path if path.startswith("/") else "/" + path)
 
     def start(self) -> None:
-        """Bind an ephemeral port on 127.0.0.1 and serve from a daemon thread."""
+        """Bind 127.0.0.1 (a free port unless one was given); serve from a daemon thread."""
         if self._httpd is not None:
             raise RuntimeError("FileServer is already running")
-        httpd = _Server(self)
+        httpd = _Server(self, self._port)
         self._base_url = f"http://127.0.0.1:{httpd.server_port}"
         # A short poll interval keeps shutdown() (and so stop()) fast.
         thread = threading.Thread(
@@ -654,3 +655,36 @@ class FileServer:
             self._headers.setdefault(key, []).append(headers)
             if target.lower().startswith("http://"):
                 self._proxied.setdefault(key, []).append(target)
+
+
+def _main() -> None:
+    """``python tests/fileserver.py [--port N]``: serves on 127.0.0.1 (a free port unless
+    ``--port``), prints the port on one line and runs until SIGTERM or SIGINT, or until its
+    standard input closes with ``--until-stdin-closes`` (so it cannot outlive its parent)."""
+    import argparse
+    import signal
+
+    parser = argparse.ArgumentParser(description="the test file server, on 127.0.0.1")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--until-stdin-closes", action="store_true")
+    args = parser.parse_args()
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    if args.until_stdin_closes:
+
+        def watch_stdin() -> None:
+            sys.stdin.buffer.read()
+            stop.set()
+
+        threading.Thread(target=watch_stdin, daemon=True).start()
+    server = FileServer(port=args.port)
+    server.start()
+    print(server.base_url.rsplit(":", 1)[1], flush=True)
+    while not stop.wait(0.5):
+        pass
+    server.stop()
+
+
+if __name__ == "__main__":
+    _main()
