@@ -17,7 +17,8 @@ let files: FileServer;
 let server: DraftdlServer;
 
 beforeAll(async () => {
-  [files, server] = await Promise.all([FileServer.start(), DraftdlServer.start({ token: TOKEN })]);
+  files = await FileServer.start();
+  server = await DraftdlServer.start({ token: TOKEN });
 });
 
 afterAll(async () => {

@@ -147,7 +147,12 @@ export class DraftdlServer {
 
   static async start(options: DraftdlServerOptions = {}): Promise<DraftdlServer> {
     const server = new DraftdlServer(await freePort(), options);
-    await server.start();
+    try {
+      await server.start();
+    } catch (error) {
+      await server.stop(); // its error already holds the log
+      throw error;
+    }
     return server;
   }
 
