@@ -51,3 +51,14 @@ ensure_node() {  # Node.js and npm, for the React package's tests (web/react)
         echo "Node.js and npm not found: the React package's tests need them (apt-get install nodejs npm)" >&2
     fi
 }
+
+ensure_chromium() {  # for the dashboard's browser tests (Playwright drives the system's Chromium)
+    if [ -x /usr/bin/chromium ]; then
+        return
+    fi
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+    else
+        echo "Chromium not found at /usr/bin/chromium: the browser tests need it (apt-get install chromium)" >&2
+    fi
+}

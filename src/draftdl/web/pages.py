@@ -8,6 +8,7 @@ and connections, never framed, no Referer.
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import fastapi_offline
@@ -19,6 +20,11 @@ from starlette.types import Scope
 
 STATIC = Path(__file__).resolve().parent / "static"
 DOCS_ASSETS = Path(fastapi_offline.__file__).resolve().parent / "static"
+# ReDoc's menu footer shows a logo from Redocly's CDN whatever its options say: the bundle is
+# served with our own favicon there (a path relative to /redoc, so a root_path still works).
+REDOC_BUNDLE = "redoc.standalone.js"
+REDOC_CDN_LOGO = b"https://cdn.redoc.ly/redoc/logo-mini.svg"
+REDOC_LOCAL_LOGO = b"docs-assets/favicon.png"
 
 PAGE_HEADERS = {
     "Content-Security-Policy": (
@@ -42,10 +48,23 @@ class LockedStatic(StaticFiles):
         return response
 
 
+@functools.cache
+def redoc_bundle() -> bytes:
+    return (DOCS_ASSETS / REDOC_BUNDLE).read_bytes().replace(REDOC_CDN_LOGO, REDOC_LOCAL_LOGO)
+
+
 def install_pages(app: FastAPI) -> None:
     @app.get("/", include_in_schema=False)
     async def dashboard() -> FileResponse:
         return FileResponse(STATIC / "index.html", headers=PAGE_HEADERS)
+
+    @app.get(f"/docs-assets/{REDOC_BUNDLE}", include_in_schema=False)
+    async def redoc_script() -> Response:  # before the mount below, which it overrides
+        return Response(
+            redoc_bundle(),
+            media_type="text/javascript; charset=utf-8",
+            headers={"Cache-Control": "no-cache"},
+        )
 
     app.mount("/ui", LockedStatic(directory=STATIC), name="ui")
     app.mount("/docs-assets", StaticFiles(directory=DOCS_ASSETS), name="docs-assets")
