@@ -47,6 +47,29 @@ async def test_pause_stops_the_bytes_and_resume_finishes_from_them(
     assert fileserver.bytes_served(path) <= 1.1 * (2 << 20)
 
 
+async def test_a_pause_is_followed_by_the_files_coming_to_rest(
+    data_dir: Path, fileserver: FileServer
+) -> None:
+    """The pause is announced at once; aria2 pauses the files a moment later, and that is
+    announced too (a progress event with no active file), so a page need not poll."""
+    async with running_service(make_settings(data_dir)) as svc:
+        task_id = await svc.submit(job([fileserver.url("/slow/4M/r.bin?rate=256K")]))
+        await svc.wait_task(task_id, lambda t: t["progress"]["active_files"] == 1)
+        sub = svc.services.queue.subscribe(task_id)
+        try:
+            assert (await post(svc, f"/api/tasks/{task_id}/pause")).status_code == 200
+            async with asyncio.timeout(10):
+                while True:
+                    event = await sub.get()
+                    if event.name == "task_progress" and event.data["status"] == "paused":
+                        break
+        finally:
+            svc.services.queue.unsubscribe(sub)
+        assert event.data["progress"]["active_files"] == 0
+        assert [f["status"] for f in event.data["files"]] == ["paused"]
+        assert (await post(svc, f"/api/tasks/{task_id}/cancel")).status_code == 200
+
+
 async def test_a_paused_task_stays_paused_after_a_restart(
     data_dir: Path, fileserver: FileServer
 ) -> None:

@@ -110,10 +110,10 @@ def flow_for(live: LiveServer, media_url: str) -> dict[str, Any]:
 
 
 async def test_the_n8n_flow_reads_the_draft_path(data_dir: Path, fileserver: FileServer) -> None:
-    async with live_server(make_settings(data_dir, api_token=TOKEN)) as live:
-        async with httpx.AsyncClient() as http:
-            replay = Replay(flow_for(live, fileserver.url("/media/clip.mp4")), http)
-            result = await replay.run("Start")
+    settings = make_settings(data_dir, api_token=TOKEN)
+    async with live_server(settings) as live, httpx.AsyncClient() as http:
+        replay = Replay(flow_for(live, fileserver.url("/media/clip.mp4")), http)
+        result = await replay.run("Start")
     assert result["status"] == "completed", result
     assert Path(result["draft_path"]).is_dir()
     assert replay.runs[:4] == ["Start", "Settings", "Submit job", "Wait for task"]
@@ -123,9 +123,9 @@ async def test_the_n8n_flow_reads_the_draft_path(data_dir: Path, fileserver: Fil
 async def test_the_n8n_flow_ends_on_a_failure_with_its_message(
     data_dir: Path, fileserver: FileServer
 ) -> None:
-    async with live_server(make_settings(data_dir, api_token=TOKEN)) as live:
-        async with httpx.AsyncClient() as http:
-            replay = Replay(flow_for(live, fileserver.url("/status/404/gone.mp4")), http)
-            result = await replay.run("Start")
+    settings = make_settings(data_dir, api_token=TOKEN)
+    async with live_server(settings) as live, httpx.AsyncClient() as http:
+        replay = Replay(flow_for(live, fileserver.url("/status/404/gone.mp4")), http)
+        result = await replay.run("Start")
     assert result["status"] == "failed" and result["draft_path"] == ""
     assert "404" in result["error_message"]

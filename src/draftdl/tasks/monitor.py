@@ -568,8 +568,9 @@ class Monitor:
         """Hands finished tasks to the queue, spreads speed caps, publishes progress."""
         now = time.monotonic()
         for task in list(self.tasks.values()):
-            if task.status in HELD:
-                continue  # paused, or resumed and waiting for a slot: aria2 holds its files
+            if task.status in HELD:  # paused, or resumed and waiting for a slot: aria2 holds
+                self._publish_progress(task, now)  # its files (once, as they come to rest)
+                continue
             if task.status is not TaskStatus.DOWNLOADING:
                 self.untrack(task)
                 continue
@@ -610,7 +611,13 @@ class Monitor:
             return
         payload = task.event(files_limit=EVENT_FILES)
         progress = payload["progress"]
-        signature = (progress["downloaded_size"], progress["completed_files"], task.message)
+        signature = (
+            progress["downloaded_size"],
+            progress["completed_files"],
+            progress["active_files"],
+            progress["failed_files"],
+            task.message,
+        )
         if last is not None and last[1] == signature:
             return
         self._published[task.id] = (now, signature)
