@@ -33,6 +33,7 @@ from draftdl.events.bus import EventBus
 from draftdl.events.socketio import SocketGateway
 from draftdl.limits import load_overall_limit
 from draftdl.logsafe import install_access_log_filter
+from draftdl.mcp.http import McpEndpoint
 from draftdl.settings import Settings
 from draftdl.tasks.queue import TaskQueue
 from draftdl.web.pages import install_pages
@@ -52,6 +53,7 @@ def operation_id(route: APIRoute) -> str:
 def create_app(settings: Settings, builder: DraftBuilder | None = None) -> FastAPI:
     install_access_log_filter()
     gateway = SocketGateway(settings)
+    mcp = McpEndpoint(settings)  # /mcp: the API as tools for AI agents
 
     @contextlib.asynccontextmanager
     async def run_parts(app: FastAPI) -> AsyncIterator[None]:
@@ -114,7 +116,7 @@ def create_app(settings: Settings, builder: DraftBuilder | None = None) -> FastA
         server has it); ``draftdl serve`` hands over the lock it took in ``app.state``."""
         taken = getattr(app.state, "data_dir_lock", None)
         with await asyncio.to_thread(hold_data_dir, settings.data_dir, taken):
-            async with run_parts(app):
+            async with run_parts(app), mcp.run(app):  # MCP stops before the parts
                 yield
 
     app = FastAPI(
@@ -156,4 +158,5 @@ def create_app(settings: Settings, builder: DraftBuilder | None = None) -> FastA
     install_docs(app)
     install_pages(app)
     app.mount("/socket.io", gateway.asgi_app())
+    mcp.install(app)
     return app

@@ -10,6 +10,7 @@ import click
 
 from draftdl import __version__
 from draftdl.cli import service, tasks
+from draftdl.cli.agents import mcp_cmd
 from draftdl.cli.drafts import zip_cmd
 from draftdl.datadir import DataDirLock, make_private_dir
 from draftdl.errors import DataDirLocked, SettingsError
@@ -24,6 +25,7 @@ def cli() -> None:
 
 for command in (*tasks.COMMANDS, zip_cmd, *service.COMMANDS):
     cli.add_command(command)
+cli.add_command(mcp_cmd)  # for AI agent hosts: the API as MCP tools, on stdio
 
 
 @cli.command()
