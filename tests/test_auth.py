@@ -33,6 +33,7 @@ WRONG_ANSWERS: list[tuple[Headers, dict[str, str]]] = [
     ({}, {"token": ""}),
 ]
 DOCS = ["/docs", "/redoc", "/openapi.json"]
+# In the query where browsers cannot send headers (EventSource, the docs pages).
 QUERY_TOKEN_OK = {"/api/tasks/{task_id}/progress/stream", "/api/tasks/stream", *DOCS}
 ENDLESS = {"/api/tasks/stream"}  # read up to its first event  # browsers cannot send headers
 

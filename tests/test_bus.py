@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import pytest
+
 from draftdl.events.bus import (
     ALL_TASKS,
     COMPLETED,
     PROGRESS,
     STATUS_CHANGED,
     EventBus,
+    Overflowed,
 )
 
 
@@ -68,3 +71,26 @@ async def test_an_all_tasks_watcher_gets_progress_of_every_task() -> None:
     assert not bus.has_subscribers("t1")
     bus.unsubscribe(quiet)
     assert bus.subscriber_count() == 0
+
+
+async def test_an_all_tasks_subscriber_that_stops_reading_is_let_go() -> None:
+    """Status events are never dropped one by one, so an endless feed that is not read is
+    ended as a whole (its client reconnects and reads the list again)."""
+    bus = EventBus()
+    stuck = bus.subscribe(ALL_TASKS, maxsize=4)
+    reading = bus.subscribe(ALL_TASKS, maxsize=4)
+    for n in range(16):
+        bus.publish(STATUS_CHANGED, f"t{n}", {})
+        assert (await reading.get()).task_id == f"t{n}"
+    assert stuck.pending() == 16 and not stuck.overflowed
+    bus.publish(COMPLETED, "t0", {})
+    assert stuck.overflowed and stuck.pending() == 0
+    bus.publish(COMPLETED, "t1", {})
+    assert stuck.pending() == 0
+    with pytest.raises(Overflowed):
+        await stuck.get()
+    assert (await reading.get()).task_id == "t0"  # the other subscriber is not affected
+    one = bus.subscribe("t9", maxsize=2)  # a task's own feed ends with the task: no bound
+    for _ in range(20):
+        bus.publish(STATUS_CHANGED, "t9", {})
+    assert one.pending() == 20 and not one.overflowed

@@ -243,9 +243,12 @@ async def test_the_all_tasks_stream_carries_every_tasks_progress(
         sizes = [d["progress"]["downloaded_size"] for e, d in mine if e == "task_progress"]
         assert sizes == sorted(sizes)
         assert mine[-1][1]["progress"]["downloaded_size"] == size
-    slow_progress = [d for e, d in events if e == "task_progress" and d["task_id"] == slow]
-    assert len(slow_progress) >= 2  # a 1 s download at 1 MiB/s moves on the stream
-    assert 0 < slow_progress[0]["progress"]["downloaded_size"] < 1024 * 1024
+    moving = [
+        d["progress"]["downloaded_size"]
+        for e, d in events
+        if e == "task_progress" and d["task_id"] == slow and d["progress"]["downloaded_size"]
+    ]
+    assert moving and moving[0] < 1024 * 1024  # a 1 s download: seen part-way on the stream
 
 
 async def test_the_all_tasks_stream_is_not_a_task_id_and_needs_the_token(

@@ -2,11 +2,27 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from pathlib import Path
 from urllib.parse import urljoin
 
 from servers import live_server, make_settings
+
+
+async def raw_status(base_url: str, path: str) -> int:
+    """The status of a GET of ``path`` exactly as written, over a plain socket."""
+    host, port = base_url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    try:
+        writer.write(f"GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode())
+        await writer.drain()
+        status_line = await reader.readline()
+        return int(status_line.split()[1])
+    finally:
+        writer.close()
+        await writer.wait_closed()
+
 
 ASSET = re.compile(r"""(?:src|href)=["']([^"']+)["']""")
 PAGE_ASSET = re.compile(r"""<(?:script|link)\b[^>]*\b(?:src|href)=["']([^"']+)["']""")
@@ -43,5 +59,13 @@ async def test_the_dashboard_is_served_at_the_root(data_dir: Path) -> None:
             got = await http.get(asset)
             assert got.status_code == 200, asset
             assert got.headers["content-security-policy"] == csp
-        assert (await http.get("/ui/../../settings.py")).status_code == 404
+        for path in (  # sent as written: httpx would tidy the dots away
+            "/ui/../../settings.py",
+            "/ui/%2e%2e/%2e%2e/settings.py",
+            "/ui/..%2f..%2fsettings.py",
+            "/docs-assets/../../fastapi/__init__.py",
+            "/ui/static/../pages.py",
+        ):
+            assert await raw_status(live.base_url, path) == 404, path
+        assert await raw_status(live.base_url, "/ui/app.js") == 200  # the probe itself works
         assert (await http.get("/api/tasks")).status_code == 401  # the data still is

@@ -3,7 +3,9 @@
 A slow subscriber never blocks the publisher: when its queue is full, its oldest progress
 event is dropped, never a status or final event. Progress is bounded by ``maxsize``; status
 and final events are few per task, and a subscriber that has gone away is unsubscribed by its
-transport.
+transport. An all-tasks subscriber has no end, so it has a hard bound too: past ``4 *
+maxsize`` events it is overflowed (``get`` raises ``Overflowed``) and its transport ends it;
+the client reconnects and reads the list again, so nothing is lost to it.
 """
 
 from __future__ import annotations
@@ -35,6 +37,10 @@ class Event:
         return self.name in FINAL_EVENTS
 
 
+class Overflowed(Exception):
+    """An all-tasks subscriber fell so far behind that its events were let go."""
+
+
 @dataclass(eq=False)
 class Subscription:
     """What one subscriber has not read yet; ``get`` waits for the next event."""
@@ -45,8 +51,17 @@ class Subscription:
     _events: collections.deque[Event] = field(default_factory=collections.deque)
     _ready: asyncio.Event = field(default_factory=asyncio.Event)
     dropped: int = 0
+    overflowed: bool = False
 
     def push(self, event: Event) -> None:
+        if self.overflowed:
+            return
+        if self.topic == ALL_TASKS and len(self._events) >= 4 * self.maxsize:
+            self.overflowed = True
+            self.dropped += len(self._events) + 1
+            self._events.clear()
+            self._ready.set()
+            return
         if len(self._events) >= self.maxsize:
             for i, queued in enumerate(self._events):
                 if queued.name == PROGRESS:
@@ -62,6 +77,8 @@ class Subscription:
 
     async def get(self) -> Event:
         while not self._events:
+            if self.overflowed:
+                raise Overflowed(f"more than {4 * self.maxsize} events behind")
             self._ready.clear()
             await self._ready.wait()
         return self._events.popleft()

@@ -18,7 +18,7 @@ import socketio
 
 from draftdl.api.deps import Services, token_matches
 from draftdl.errors import TaskNotFound
-from draftdl.events.bus import ALL_TASKS, PROGRESS, Subscription
+from draftdl.events.bus import ALL_TASKS, PROGRESS, Overflowed, Subscription
 from draftdl.events.feed import TaskFeed
 from draftdl.settings import Settings
 
@@ -146,6 +146,8 @@ class SocketGateway:
                 if event.name == PROGRESS and self._backlog(sid) > MAX_BACKLOG:
                     continue
                 await self.sio.emit(event.name, event.data, to=sid)
+        except Overflowed as exc:  # the client subscribes again and reads the list
+            await self.sio.emit("unsubscribed", {"task_id": ALL_TASKS, "reason": str(exc)}, to=sid)
         finally:
             services.queue.unsubscribe(sub)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -18,8 +19,10 @@ from starlette.background import BackgroundTask
 
 from draftdl.api.deps import ServicesDep
 from draftdl.api.schemas import ALL_EVENTS_STREAM, EVENT_STREAM
-from draftdl.events.bus import ALL_TASKS
+from draftdl.events.bus import ALL_TASKS, Overflowed
 from draftdl.events.feed import TaskFeed
+
+log = logging.getLogger(__name__)
 
 HEARTBEAT_SECONDS = 15
 ALL_TASKS_BACKLOG = 1024  # events kept for a slow all-tasks reader (oldest progress drops first)
@@ -49,6 +52,8 @@ async def all_tasks_stream(services: ServicesDep) -> EventSourceResponse:
             while True:
                 event = await sub.get()
                 yield ServerSentEvent(_encode(event.data), event=event.name)
+        except Overflowed:
+            log.warning("an all-tasks stream fell too far behind: closed (the client reconnects)")
         finally:
             release()
 
