@@ -51,7 +51,7 @@ ERRORS = {
     ("get", "/api/tasks/{task_id}"): {"404", "422", "503"},
     ("get", "/api/tasks"): {"422", "503"},
     ("post", "/api/tasks/{task_id}/cancel"): {"404", "409", "422", "503"},
-    ("get", "/api/tasks/{task_id}/draft.zip"): {"404", "409", "422", "503"},
+    ("get", "/api/tasks/{task_id}/draft.zip"): {"404", "409", "416", "422", "503"},
     ("get", "/api/tasks/{task_id}/progress/stream"): {"404", "422", "503"},
     ("get", "/api/tasks/stream"): {"503"},
     ("get", "/api/tasks/{task_id}/webhooks"): {"404", "422", "503"},

@@ -41,10 +41,13 @@ class ApiClient:
             ) from None
 
     @contextlib.contextmanager
-    def stream(self, path: str, **kwargs: Any) -> Iterator[httpx.Response]:
-        """A GET whose body is read as it comes (a draft's zip); error statuses raise."""
+    def stream(
+        self, path: str, *, ok: Collection[int] = (), **kwargs: Any
+    ) -> Iterator[httpx.Response]:
+        """A GET whose body is read as it comes (a draft's zip); error statuses (other than
+        those in ``ok``) raise."""
         with self._errors(), self.http.stream("GET", path, **kwargs) as resp:
-            if resp.status_code >= 400:
+            if resp.status_code >= 400 and resp.status_code not in ok:
                 resp.read()
                 raise ServerError(f"{resp.status_code}: {describe(resp)}")
             yield resp

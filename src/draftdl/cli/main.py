@@ -12,6 +12,7 @@ from draftdl import __version__
 from draftdl.cli import service, tasks
 from draftdl.cli.agents import mcp_cmd
 from draftdl.cli.drafts import zip_cmd
+from draftdl.cli.pull import pull
 from draftdl.datadir import DataDirLock, make_private_dir
 from draftdl.errors import DataDirLocked, SettingsError
 from draftdl.settings import LOG_LEVELS, load_settings
@@ -23,7 +24,7 @@ def cli() -> None:
     """draftdl: downloads JianYing draft media through aria2c and builds the drafts."""
 
 
-for command in (*tasks.COMMANDS, zip_cmd, *service.COMMANDS):
+for command in (*tasks.COMMANDS, zip_cmd, pull, *service.COMMANDS):
     cli.add_command(command)
 cli.add_command(mcp_cmd)  # for AI agent hosts: the API as MCP tools, on stdio
 
