@@ -190,6 +190,8 @@ async def test_health(kind: str, server: LiveServer) -> None:
 
 async def test_steering_a_task(kind: str, server: LiveServer, fileserver: FileServer) -> None:
     async with connect(kind, server) as agent:
+        other = await call(agent, "submit_job", job=job([], title="other"), wait_seconds=30)
+        assert other["task"]["status"] == "completed"
         url = f"{fileserver.base_url}/slow/4M/a.mp4?rate=65536"
         task_id = (await call(agent, "submit_job", job=job([url], title="steered")))["task_id"]
         started = time.monotonic()  # a long-poll on a running task: it waits it out
@@ -201,11 +203,18 @@ async def test_steering_a_task(kind: str, server: LiveServer, fileserver: FileSe
         # The API's 409, in its own words.
         result = await agent.call_tool("pause_task", {"task_id": task_id})
         assert result.is_error and "(HTTP 409)" in text(result) and "paused" in text(result)
-        listed = await call(agent, "list_tasks", status=["paused"], q="STEER")
-        assert [t["task_id"] for t in listed["tasks"]] == [task_id]
+        for query in ({"status": ["paused"]}, {"q": "STEER"}, {"status": ["failed"], "q": "e"}):
+            listed = await call(agent, "list_tasks", **query)
+            expected = [] if "failed" in query.get("status", ()) else [task_id]
+            assert [t["task_id"] for t in listed["tasks"]] == expected, query
+        page = await call(agent, "list_tasks", limit=1, offset=1)  # newest first
+        assert [t["task_id"] for t in page["tasks"]] == [other["task_id"]]
+        assert (page["total"], page["limit"], page["offset"]) == (2, 1, 1)
         assert (await call(agent, "resume_task", task_id=task_id))["status"] == "pending"
-        cancelled = await call(agent, "cancel_task", task_id=task_id)
+        cancelled = await call(agent, "cancel_task", task_id=task_id, keep_files=True)
         assert cancelled["status"] == "cancelled"
+        (partial,) = (await call(agent, "get_task", task_id=task_id))["files"]
+        assert Path(partial["file_path"]).exists()  # kept, as asked
         new_url = f"{fileserver.base_url}/size/64K/a.mp4"
         retried = await call(agent, "retry_task", task_id=task_id, urls={url: new_url})
         assert retried["retried_files"] == 1
