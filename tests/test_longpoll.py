@@ -88,3 +88,19 @@ async def test_a_wait_out_of_bounds_is_refused(server: LiveServer) -> None:
         resp = await http.post("/api/tasks/submit", params={"wait": "61"}, json=body)
         assert resp.status_code == 422
         assert (await http.get("/api/tasks", params={})).json()["total"] == 0  # nothing stored
+
+
+async def test_the_max_wait_setting_bounds_every_wait(
+    data_dir: Path, fileserver: FileServer
+) -> None:
+    async with live_server(make_settings(data_dir, max_wait=0.3)) as live, live.client() as http:
+        body = job([fileserver.url("/slow/64M/m.bin?rate=64K")])
+        resp = await http.post("/api/tasks/submit", params={"wait": 60}, json=body, timeout=5)
+        assert resp.status_code == 200 and resp.json()["task"]["status"] in {
+            "pending",
+            "downloading",
+        }
+        task_id = resp.json()["task_id"]
+        resp = await http.get(f"/api/tasks/{task_id}", params={"wait": 60}, timeout=5)
+        assert resp.status_code == 200 and resp.json()["status"] == "downloading"
+        assert (await http.post(f"/api/tasks/{task_id}/cancel")).status_code == 200

@@ -134,6 +134,9 @@ class Settings(BaseSettings):
     stall_timeout: float = Field(60.0, gt=0)
     min_free_space: str = Field("256M", description="below this, tasks wait and health degrades")
     reconcile_interval: float = Field(30.0, gt=0, description="how often stranded tasks are sought")
+    max_wait: float = Field(
+        60.0, gt=0, le=60, description="the longest long-poll (?wait=) honoured, in seconds"
+    )
     webhooks: list[InstanceOf[WebhookTarget]] = Field(
         default_factory=list,
         description='every task\'s status events, e.g. [{"url": "https://...", "events": '

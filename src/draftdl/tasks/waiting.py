@@ -27,7 +27,7 @@ async def wait_until_final(queue: TaskQueue, task_id: str, seconds: float) -> Ta
         if seconds <= 0 or task.status.final:
             return task
         with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(min(seconds, MAX_WAIT)):
+            async with asyncio.timeout(min(seconds, MAX_WAIT, queue.settings.max_wait)):
                 while not (await sub.get()).final:
                     pass
     finally:
