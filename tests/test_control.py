@@ -218,6 +218,7 @@ async def test_retry_with_a_replacement_link_completes_and_keeps_the_original(
         done = await svc.wait_final(task_id)
         assert done["status"] == "completed", done
         assert done["files"][0]["url"] == fresh
+        assert done["files"][0]["source_url"] == expired  # shown too
         stored = await svc.services.db.load_task(task_id)
         assert stored is not None and stored.files[0].source_url == expired
         assert expired in stored.request_json and fresh not in stored.request_json

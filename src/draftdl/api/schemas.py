@@ -64,6 +64,9 @@ class FileInfo(Open):
     next_retry_at: Timestamp | None = Field(description="when a transient failure is tried again")
     error_code: int | None = Field(description="aria2's exit code when the file failed")
     error_message: str | None = Field(description="the last error (also while a retry waits)")
+    source_url: str | None = Field(
+        None, description="the job's own URL, when a retry replaced it with url"
+    )
 
 
 class TaskSummary(Open):

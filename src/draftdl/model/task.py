@@ -109,6 +109,7 @@ class FileState:
             "next_retry_at": _iso(self.next_retry_at),
             "error_code": self.error_code,
             "error_message": self.error_message,
+            "source_url": self.source_url,
         }
 
 
