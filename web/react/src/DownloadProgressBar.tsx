@@ -65,6 +65,8 @@ export function DownloadProgressBar({
 
   useEffect(() => {
     if (reported.current === taskId || (state.status === null && !state.isStopped)) return;
+    // Only the bar's own task counts: a state of the task it showed before is not its end.
+    if (state.task !== null && state.task.task_id !== taskId) return;
     if (state.isCompleted) {
       reported.current = taskId;
       callbacks.current.onComplete?.(state);

@@ -26,10 +26,15 @@ export function useTaskProgress(
   // connection starts; changing it alone does not start over.
   const rest = useRef(merged);
   rest.current = merged;
-  const [state, setState] = useState<TaskProgressState>(INITIAL_STATE);
+  // The state is kept with the inputs it was made for: the render right after any of them
+  // changed (before the effect below has run) gets the initial state, never the old task's.
+  const key = JSON.stringify([taskId || null, baseUrl ?? null, transport, token || null]);
+  const [held, setHeld] = useState<{ key: string; state: TaskProgressState }>({
+    key,
+    state: INITIAL_STATE,
+  });
 
   useEffect(() => {
-    setState(INITIAL_STATE);
     if (!taskId || baseUrl === undefined) return undefined;
     const client = new TaskProgressClient(taskId, {
       ...rest.current,
@@ -37,15 +42,15 @@ export function useTaskProgress(
       transport,
       ...(token ? { token } : {}),
     });
-    const unsubscribe = client.subscribe(setState);
+    const unsubscribe = client.subscribe((state) => setHeld({ key, state }));
     client.start();
     return () => {
       unsubscribe();
       client.stop();
     };
-  }, [taskId, baseUrl, transport, token]);
+  }, [key]); // the four inputs, as the key holds them
 
-  return state;
+  return held.key === key ? held.state : INITIAL_STATE;
 }
 
 function definedOnly<T extends object>(value: T): Partial<T> {

@@ -150,3 +150,38 @@ test('a task finished before it mounts calls onComplete once', async () => {
   expect(onComplete.mock.calls[0]?.[0].progress?.downloaded_size).toBe(8 * K);
   expect(onError).not.toHaveBeenCalled();
 });
+
+test('a new taskId: the old task’s completion is not reported for it, the new one’s is, once', async () => {
+  const first = await server.submit(job([files.url('/size/8K/bar-first.mp4')], 'first'));
+  await server.waitTask(first, (t) => t.status === 'completed');
+  const second = await server.submit(
+    job([files.url('/slow/256K/bar-second.mp4?rate=256K')], 'second'),
+  );
+  const onComplete = vi.fn<(state: TaskProgressState) => void>();
+  const onError = vi.fn();
+  const bar = (taskId: string) => (
+    <StrictMode>
+      <DraftdlProvider baseUrl={server.baseUrl} token={TOKEN} transport="socketio">
+        <DownloadProgressBar taskId={taskId} onComplete={onComplete} onError={onError} />
+      </DraftdlProvider>
+    </StrictMode>
+  );
+  const { container, rerender } = render(bar(first));
+  await waitFor(() => expect(onComplete).toHaveBeenCalled(), { timeout: 10_000, interval: 25 });
+  expect(onComplete.mock.calls[0]?.[0].task?.task_id).toBe(first);
+
+  rerender(bar(second));
+  await waitFor(() => expect(container.textContent).toContain('Downloading'), {
+    timeout: 10_000,
+    interval: 25,
+  });
+  expect(onComplete).toHaveBeenCalledTimes(1); // the first task's state, not for the second
+
+  await waitFor(() => expect(onComplete).toHaveBeenCalledTimes(2), { timeout: 30_000, interval: 25 });
+  const view = await server.task(second);
+  expect(view.status).toBe('completed');
+  expect(onComplete.mock.calls[1]?.[0].task).toEqual(view);
+  await new Promise((r) => setTimeout(r, 300));
+  expect(onComplete).toHaveBeenCalledTimes(2);
+  expect(onError).not.toHaveBeenCalled();
+});
