@@ -27,12 +27,12 @@ def test_finds_urls_in_every_documented_place() -> None:
     body["raw_materials"] = [{"path": "http://h/e.mp4", "type": "video"}]
     body["raw_segments"] = [{"material": {"media_path": "http://h/f.mp3"}}]
     body["extra_materials"] = {"stickers": [{"material_url": "http://h/g.png"}]}
-    body["segment_styles"] = [{"font": {"path": "http://h/h.ttf"}}]
+    body["testData"]["items"].append({"type": "subtitle", "data": {"srt": "http://h/h.srt"}})
     found = validate_job(body, max_files=10).urls
     assert [u.url.rsplit("/", 1)[1] for u in found] == [
-        "a.mp4", "b.mp4", "c.mp4", "d.mp4", "e.mp4", "f.mp3", "g.png", "h.ttf",
+        "a.mp4", "b.mp4", "c.mp4", "d.mp4", "h.srt", "e.mp4", "f.mp3", "g.png",
     ]  # fmt: skip
-    assert found[4].loc == ("raw_materials", 0, "path")
+    assert found[5].loc == ("raw_materials", 0, "path")
 
 
 def test_materials_by_category_are_accepted() -> None:

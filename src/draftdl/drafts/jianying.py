@@ -13,6 +13,7 @@ import math
 import os
 import secrets
 import shutil
+import tempfile
 import threading
 import time
 import uuid
@@ -25,7 +26,8 @@ import pyJianYingDraft as jy
 from PIL import Image
 
 from draftdl.drafts.library_errors import explain
-from draftdl.drafts.spec import SECOND, DraftPlan, SegmentPlan
+from draftdl.drafts.spec import SECOND, SUBTITLE_STYLE, DraftPlan, SegmentPlan, SubtitlePlan
+from draftdl.drafts.styles import apply_style, text_style
 from draftdl.errors import DraftBuildError
 from draftdl.names import clean_text, not_a_device
 from draftdl.sources import OUTSIDE, SourcePolicy
@@ -74,6 +76,10 @@ def picture_material(path: str) -> Material | None:
     material.duration = PHOTO_DURATION
     material.width, material.height = width, height
     return material
+
+
+def _path(loc: tuple[str | int, ...]) -> str:
+    return "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc).lstrip(".")
 
 
 def _seconds(us: int) -> str:
@@ -212,13 +218,46 @@ class DraftWriter:
         for seg in self.plan.segments:
             ref = refs[seg.track]
             try:
-                script.add_segment(self.segment(seg), ref)
+                script.add_segment(apply_style(self.segment(seg), seg.style), ref)
             except DraftBuildError:
                 raise
             except Exception as exc:
                 raise DraftBuildError(
                     f"material {seg.material_id!r} on track {seg.track!r}: {explain(exc)}"
                 ) from exc
+        for sub in self.plan.subtitles:
+            self.subtitles(script, sub)
+
+    def subtitles(self, script: jy.ScriptFile, sub: SubtitlePlan) -> None:
+        """``ScriptFile.import_srt`` onto the item's text track, styled by a reference
+        segment (the library copies its style, font, border, background, shadow, 花字)."""
+        name = next(t.name for t in self.plan.tracks if t.key == sub.track)
+        where = f"subtitles of {_path(sub.loc)} on track {sub.track!r}"
+        if sub.url is not None:
+            path = self.files.get(sub.url)
+            if path is None:
+                raise DraftBuildError(f"{where}: {sub.url} was not downloaded")
+        else:
+            assert sub.text is not None
+            handle, path = tempfile.mkstemp(suffix=".srt", prefix="draftdl-")
+            with os.fdopen(handle, "w", encoding="utf-8") as out:
+                out.write(sub.text)
+        try:
+            reference = apply_style(
+                jy.TextSegment(
+                    "", jy.Timerange(0, SECOND), style=text_style(sub.style, SUBTITLE_STYLE)
+                ),
+                sub.style,
+            )
+            clip = jy.ClipSettings(**{"transform_y": -0.8, **sub.style.clip})
+            script.import_srt(
+                path, name, time_offset=sub.offset, style_reference=reference, clip_settings=clip
+            )
+        except Exception as exc:
+            raise DraftBuildError(f"{where}: {explain(exc)}") from exc
+        finally:
+            if sub.url is None:
+                os.unlink(path)
 
     def _ends(self, track: str, end: int) -> None:
         self.track_end[track] = max(self.track_end.get(track, 0), end)

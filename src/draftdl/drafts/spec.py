@@ -11,9 +11,11 @@ import collections
 import itertools
 import math
 import os
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass, field, replace
 from typing import Any
 
+from draftdl.drafts.styles import SegmentStyle, read_style
 from draftdl.errors import FieldProblem
 
 SECOND = 1_000_000
@@ -43,6 +45,26 @@ EXTENSION_KIND = {
     **dict.fromkeys((".mp3", ".wav", ".aac", ".m4a", ".flac", ".ogg"), "audio"),
 }
 SOURCE_KEYS = ("path", "media_path", "material_url")
+# What an item's ``data`` says besides its style (styles.STYLE_KEYS); any other key is a 422.
+ITEM_KEYS = (
+    "track",
+    "start",
+    "duration",
+    "path",
+    "text",
+    "volume",
+    "speed",
+    "x",
+    "y",
+    "scale",
+    "source_start",
+    "source_duration",
+)
+SUBTITLE_TYPE = "subtitle"  # an item of this type with data.srt imports SRT subtitles
+SUBTITLE_KEYS = ("srt", "track", "start")
+SRT_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://\S+$")
+SUBTITLE_STYLE = {"size": 5, "align": 1, "auto_wrapping": True}  # the library's import default
+STYLE_TARGET_KEYS = ("id", "material_id", "segment_id")  # names the target in a list entry
 
 Loc = tuple[str | int, ...]
 
@@ -79,6 +101,19 @@ class SegmentPlan:
     scale: float = 1.0
     x: float = 0.0
     y: float = 0.0
+    style: SegmentStyle = field(default_factory=SegmentStyle)
+
+
+@dataclass
+class SubtitlePlan:
+    """An SRT file imported onto a text track (``ScriptFile.import_srt``)."""
+
+    loc: Loc
+    track: str
+    url: str | None  # downloaded before the build
+    text: str | None  # or the SRT itself
+    offset: int  # µs added to every cue
+    style: SegmentStyle = field(default_factory=SegmentStyle)
 
 
 @dataclass
@@ -88,6 +123,7 @@ class DraftPlan:
     config: dict[str, Any]
     tracks: list[TrackPlan] = field(default_factory=list)
     segments: list[SegmentPlan] = field(default_factory=list)
+    subtitles: list[SubtitlePlan] = field(default_factory=list)
 
 
 MAX_NUMBER = 1e7  # bigger times, sizes or factors are mistakes, and overflow microseconds
@@ -216,13 +252,17 @@ def plan_draft(body: dict[str, Any], problems: list[FieldProblem]) -> DraftPlan:
 
     items = test_data.get("items") if isinstance(test_data.get("items"), list) else []
     assert isinstance(items, list)
+    styles = StyleBook(body, materials, problems)
     # The latest end on each track, while every segment on it has known times (else None):
     # an item without a start goes there, and can then be checked for overlaps too.
     track_end: dict[str, int | None] = {}
     for i, item in enumerate(items):
+        loc: Loc = ("testData", "items", i)
+        if is_subtitle_item(item):
+            _plan_subtitle(plan, declared, item["data"], (*loc, "data"), problems)
+            continue
         if not isinstance(item, dict) or item.get("type") not in rules:
             continue  # reported by the job's own checks
-        loc: Loc = ("testData", "items", i)
         data = item.get("data") if isinstance(item.get("data"), dict) else {}
         assert isinstance(data, dict)
         times = _read_times(data, (*loc, "data"), problems)
@@ -319,13 +359,213 @@ def plan_draft(body: dict[str, Any], problems: list[FieldProblem]) -> DraftPlan:
                 x=times["x"],
                 y=times["y"],
             )
+            _style_segment(segment, styles, data, (*loc, "data"))
             plan.segments.append(segment)
             next_start = None if start is None or duration is None else start + duration
             if track_end.get(track_key, 0) is not None:
                 end = track_end.get(track_key) or 0
                 track_end[track_key] = None if next_start is None else max(end, next_start)
+    styles.check_unused()
     _check_overlaps(plan, problems)
     return plan
+
+
+def is_subtitle_item(item: Any) -> bool:
+    return (
+        isinstance(item, dict)
+        and item.get("type") == SUBTITLE_TYPE
+        and isinstance(item.get("data"), dict)
+        and "srt" in item["data"]
+    )
+
+
+def is_srt_url(value: Any) -> bool:
+    """``data.srt`` holds a URL (downloaded like media; any scheme, so a wrong one is refused
+    by name) or the SRT text itself."""
+    return isinstance(value, str) and SRT_URL.match(value) is not None
+
+
+class StyleBook:
+    """``segment_styles``, read once per target: ``{"<material or raw segment id>": {style}}``,
+    or a list of ``{"material_id" | "segment_id" | "id": ..., style}``. Each entry is read for
+    the kind of segment its material makes (DESIGN §3); a target that names nothing is a 422."""
+
+    def __init__(
+        self,
+        body: dict[str, Any],
+        materials: dict[str, tuple[dict[str, Any], str | None]],
+        problems: list[FieldProblem],
+    ) -> None:
+        self.problems = problems
+        self.materials = materials
+        self.entries: dict[str, tuple[Loc, dict[str, Any]]] = {}
+        self.read: dict[tuple[str, str], SegmentStyle] = {}
+        self.raw_ids = _raw_segment_ids(body)
+        raw = body.get("segment_styles")
+        loc: Loc = ("segment_styles",)
+        if raw is None:
+            return
+        if isinstance(raw, dict):
+            for key, entry in raw.items():
+                self._add(str(key), (*loc, str(key)), entry, ())
+        elif isinstance(raw, list):
+            for i, entry in enumerate(raw):
+                target = None
+                if isinstance(entry, dict):
+                    named = [k for k in STYLE_TARGET_KEYS if entry.get(k) is not None]
+                    if len(named) != 1:
+                        problems.append(
+                            FieldProblem(
+                                (*loc, i),
+                                "names its target with exactly one of material_id, segment_id "
+                                "or id",
+                                "missing",
+                            )
+                        )
+                        continue
+                    target = str(entry[named[0]])
+                self._add(target or "", (*loc, i), entry, STYLE_TARGET_KEYS)
+        else:
+            problems.append(
+                FieldProblem(loc, "must be an object of styles by material id, or a list")
+            )
+
+    def _add(self, key: str, loc: Loc, entry: Any, handled: tuple[str, ...]) -> None:
+        if not isinstance(entry, dict):
+            self.problems.append(FieldProblem(loc, "must be an object (a style)", "type_error"))
+            return
+        if key in self.entries:
+            self.problems.append(FieldProblem(loc, f"a second style for {key!r}"))
+            return
+        self.entries[key] = (loc, {k: v for k, v in entry.items() if k not in handled})
+
+    def style(self, material_id: str, kind: str) -> SegmentStyle:
+        """The style of the material's segments of ``kind`` (empty when none is given)."""
+        found = self.entries.get(material_id)
+        if found is None:
+            return SegmentStyle()
+        if (material_id, kind) not in self.read:
+            loc, entry = found
+            problems: list[FieldProblem] = []
+            self.read[(material_id, kind)] = read_style(entry, loc, kind, problems)
+            self.problems.extend(p for p in problems if p not in self.problems)
+        return self.read[(material_id, kind)]
+
+    def check_unused(self) -> None:
+        """Entries for materials no item uses are still checked; unknown targets are 422s."""
+        for key, (loc, _) in self.entries.items():
+            if key in self.materials:
+                material, category = self.materials[key]
+                self.style(key, material_kind(material, category) or "video")
+            elif key not in self.raw_ids:
+                self.problems.append(
+                    FieldProblem(
+                        loc,
+                        f"no material or raw segment with id {key!r}",
+                        "value_error.style_target",
+                    )
+                )
+
+
+def _raw_segment_ids(body: dict[str, Any]) -> set[str]:
+    raw = body.get("raw_segments")
+    out: set[str] = set()
+    for entry in raw if isinstance(raw, list) else []:
+        segment = entry.get("segment") if isinstance(entry, dict) else None
+        if isinstance(segment, dict) and segment.get("id") is not None:
+            out.add(str(segment["id"]))
+    return out
+
+
+def _style_segment(segment: SegmentPlan, styles: StyleBook, data: dict[str, Any], loc: Loc) -> None:
+    """segment_styles for the material, then the item's own style keys on top; the item's
+    volume, scale, x and y win over the style's."""
+    problems: list[FieldProblem] = []
+    own = read_style(data, loc, segment.kind, problems, handled=ITEM_KEYS)
+    styles.problems.extend(p for p in problems if p not in styles.problems)
+    style = own.over(styles.style(segment.material_id, segment.kind))
+    if style.volume is not None:
+        if "volume" not in data:
+            segment.volume = style.volume
+        style = replace(style, volume=None)
+    taken = {"scale": ("scale_x", "scale_y"), "x": ("transform_x",), "y": ("transform_y",)}
+    drop = {k for key, keys in taken.items() if key in data for k in keys}
+    if drop & set(style.clip):
+        style = replace(style, clip={k: v for k, v in style.clip.items() if k not in drop})
+    segment.style = style
+
+
+def _plan_subtitle(
+    plan: DraftPlan,
+    declared: dict[str, TrackPlan],
+    data: dict[str, Any],
+    loc: Loc,
+    problems: list[FieldProblem],
+) -> None:
+    style = read_style(
+        {k: v for k, v in data.items() if k not in ("animations", "keyframes")},
+        loc,
+        "text",
+        problems,
+        handled=SUBTITLE_KEYS,
+    )
+    for key in ("animations", "keyframes"):
+        if key in data:
+            problems.append(
+                FieldProblem(
+                    (*loc, key), f"subtitles take no {key} (the SRT sets each cue's times)"
+                )
+            )
+    srt = data.get("srt")
+    url = text = None
+    if is_srt_url(srt):
+        url = srt
+    elif isinstance(srt, str) and "-->" in srt:
+        text = srt
+    else:
+        problems.append(
+            FieldProblem(
+                (*loc, "srt"),
+                'must be an http(s) URL of an SRT file, or SRT text (cues with "-->")',
+                "value_error.srt",
+            )
+        )
+    offset = 0
+    if data.get("start") is not None:
+        number = _number(data["start"])
+        if number is None or number < 0:
+            problems.append(
+                FieldProblem(
+                    (*loc, "start"), "must be a number of seconds 0 or more", "value_error.time"
+                )
+            )
+        else:
+            offset = round(number * SECOND)
+    key = str(data["track"]) if data.get("track") is not None else "text"
+    track = declared.get(key)
+    if track is None:
+        if data.get("track") is not None and any(t for t in declared):
+            ids = ", ".join(declared) or "none"
+            problems.append(
+                FieldProblem(
+                    (*loc, "track"),
+                    f"no track with id {key!r} in testData.tracks (known: {ids})",
+                    "value_error.track",
+                )
+            )
+            return
+        track = declared[key] = TrackPlan(key, "text", key)
+        plan.tracks.append(track)
+    if track.kind != "text":
+        problems.append(
+            FieldProblem(
+                (*loc, "track"),
+                f"subtitles go on a text track; {key!r} is a {track.kind} track",
+                "value_error.track_type",
+            )
+        )
+        return
+    plan.subtitles.append(SubtitlePlan(loc, key, url, text, offset, style))
 
 
 def _plan_tracks(plan: DraftPlan, tracks: Any, problems: list[FieldProblem]) -> None:

@@ -11,7 +11,15 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from draftdl.drafts.spec import CATEGORY_TYPE, SOURCE_KEYS, Loc, iter_materials, plan_draft
+from draftdl.drafts.spec import (
+    CATEGORY_TYPE,
+    SOURCE_KEYS,
+    Loc,
+    is_srt_url,
+    is_subtitle_item,
+    iter_materials,
+    plan_draft,
+)
 from draftdl.errors import FieldProblem, RequestRejected
 from draftdl.model.task import task_title
 from draftdl.sources import SourcePolicy
@@ -297,6 +305,11 @@ def _check_test_data(c: _Checker, test_data: dict[str, Any], rule_types: set[str
             c.fail(loc, "must be an object", "type_error")
             continue
         itype = item.get("type")
+        if is_subtitle_item(item):  # SRT subtitles: no rule, no material
+            srt = item["data"]["srt"]
+            if is_srt_url(srt):
+                c.source((*loc, "data", "srt"), srt, "subtitle", local_must_exist=False)
+            continue
         if not isinstance(itype, str) or not itype:
             c.fail((*loc, "type"), "must be a non-empty string", "missing")
         elif itype not in rule_types:
