@@ -179,8 +179,17 @@ def test_jianying_placeholders_are_no_way_around_the_roots(tmp_path: Path) -> No
     raw = job(["http://h/a.mp4"])
     raw["raw_materials"] = [{"path": sneaky + "etc/passwd", "type": "video"}]
     assert refusal(raw, SourcePolicy()) == {"raw_materials[0].path": NO_LOCAL}
-    raw["raw_materials"] = [{"path": sneaky.split("/")[0] + "/assets/x.mp4", "type": "video"}]
-    assert len(validate_job(raw, max_files=10, policy=SourcePolicy()).urls) == 1
+    inside = sneaky.split("/")[0] + "/assets/x.mp4"
+    transition = {"id": "t", "path": inside}
+    raw["raw_materials"] = [{"id": "t", "category": "transitions", "data": transition}]
+    raw["raw_segments"] = [
+        {"track_id": "v", "track_type": "video", "material": {"id": "m", "path": "http://h/a.mp4"},
+         "segment": {"id": "s", "material_id": "m", "extra_material_refs": ["t"],
+                     "target_timerange": {"start": 0, "duration": 1},
+                     "source_timerange": {"start": 0, "duration": 1}}},
+    ]  # fmt: skip
+    urls = validate_job(raw, max_files=10, policy=SourcePolicy()).urls
+    assert {u.url for u in urls} == {"http://h/a.mp4"}
 
 
 def test_the_builder_checks_local_paths_again_as_they_resolve_now(tmp_path: Path) -> None:

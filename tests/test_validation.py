@@ -24,15 +24,24 @@ def test_finds_urls_in_every_documented_place() -> None:
     body["materials"][0]["media_path"] = "http://h/b.mp4"
     body["materials"][0]["material_url"] = "https://h/c.mp4"
     body["testData"] = {"items": [{"type": "clip", "data": {"path": "http://h/d.mp4"}}]}
-    body["raw_materials"] = [{"path": "http://h/e.mp4", "type": "video"}]
-    body["raw_segments"] = [{"material": {"media_path": "http://h/f.mp3"}}]
+    body["raw_materials"] = [
+        {"id": "e", "category": "videos", "data": {"id": "e", "path": "http://h/e.mp4"}}
+    ]
+    times = {"target_timerange": {"start": 0, "duration": 1}, "source_timerange": None}
+    body["raw_segments"] = [
+        {"track_id": "v", "track_type": "video", "segment": {"id": "s", "material_id": "e",
+         **times, "source_timerange": {"start": 0, "duration": 1}}},
+        {"track_id": "a", "track_type": "audio", "material": {"id": "f", "path": "http://h/f.mp3"},
+         "segment": {"id": "t", "material_id": "f", **times,
+                     "source_timerange": {"start": 0, "duration": 1}}},
+    ]  # fmt: skip
     body["extra_materials"] = {"stickers": [{"material_url": "http://h/g.png"}]}
     body["testData"]["items"].append({"type": "subtitle", "data": {"srt": "http://h/h.srt"}})
     found = validate_job(body, max_files=10).urls
     assert [u.url.rsplit("/", 1)[1] for u in found] == [
         "a.mp4", "b.mp4", "c.mp4", "d.mp4", "h.srt", "e.mp4", "f.mp3", "g.png",
     ]  # fmt: skip
-    assert found[5].loc == ("raw_materials", 0, "path")
+    assert found[5].loc == ("raw_materials", 0, "data", "path")
 
 
 def test_materials_by_category_are_accepted() -> None:

@@ -26,6 +26,7 @@ import pyJianYingDraft as jy
 from PIL import Image
 
 from draftdl.drafts.library_errors import explain
+from draftdl.drafts.raw_writer import write_raw
 from draftdl.drafts.spec import SECOND, SUBTITLE_STYLE, DraftPlan, SegmentPlan, SubtitlePlan
 from draftdl.drafts.styles import apply_style, text_style
 from draftdl.errors import DraftBuildError
@@ -351,6 +352,7 @@ def build_draft(
         writer = DraftWriter(plan, files, staging, final, local)
         writer.add_segments(script, refs)
         content = json.loads(script.dumps())
+        write_raw(content, plan.raw, writer, {k: r.track_id for k, r in refs.items()})
         finish_content(content, writer.entries)
         text = json.dumps(content, ensure_ascii=False, indent=4)
         # Windows JianYing reads draft_content.json, macOS draft_info.json: the same bytes.

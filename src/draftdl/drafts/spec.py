@@ -13,10 +13,13 @@ import math
 import os
 import re
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from draftdl.drafts.styles import SegmentStyle, read_style
 from draftdl.errors import FieldProblem
+
+if TYPE_CHECKING:
+    from draftdl.drafts.raw_spec import RawSegmentPlan
 
 SECOND = 1_000_000
 DEFAULT_PICTURE_SECONDS = 3.0
@@ -123,6 +126,7 @@ class DraftPlan:
     config: dict[str, Any]
     tracks: list[TrackPlan] = field(default_factory=list)
     segments: list[SegmentPlan] = field(default_factory=list)
+    raw: list[RawSegmentPlan] = field(default_factory=list)  # raw (template) mode
     subtitles: list[SubtitlePlan] = field(default_factory=list)
 
 
@@ -366,6 +370,9 @@ def plan_draft(body: dict[str, Any], problems: list[FieldProblem]) -> DraftPlan:
                 end = track_end.get(track_key) or 0
                 track_end[track_key] = None if next_start is None else max(end, next_start)
     styles.check_unused()
+    from draftdl.drafts.raw_spec import plan_raw  # raw (template) mode; imports this module
+
+    plan_raw(body, plan, problems)
     _check_overlaps(plan, problems)
     return plan
 
