@@ -196,6 +196,32 @@ async def bar_values(bar: Any, until: float, timeout: float = 30) -> list[float]
     raise AssertionError(f"the bar never reached {until}: {seen}")
 
 
+async def until(predicate: Callable[[], bool], timeout: float = WAIT / 1000) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "the condition never held"
+        await asyncio.sleep(0.02)
+
+
+async def hold(page: Page, pattern: re.Pattern[str], released: asyncio.Event) -> list[str]:
+    """Requests matching ``pattern`` are sent to the server at once, but their answers reach
+    the page only once ``released`` is set (later ones pass): a read in flight for as long as
+    the test likes, answering what the server said when it was asked. Returns the URLs held."""
+    held: list[str] = []
+
+    async def handler(route: Any) -> None:
+        if released.is_set():
+            await route.continue_()
+            return
+        held.append(route.request.url)
+        response = await route.fetch()
+        await released.wait()
+        await route.fulfill(response=response)
+
+    await page.route(pattern, handler)
+    return held
+
+
 # -- the list --------------------------------------------------------------------------------
 
 
@@ -258,6 +284,14 @@ async def test_the_list_pages_filters_and_searches(
     newest_first = ["broken", *(f"job {i:02}" for i in range(12, 0, -1))]
     await expect(titles).to_have_text(newest_first[:10])
     await expect(page.locator(".range")).to_have_text(shown(1, 10, 13))
+    # Each row's bar is named after its task, not "Progress" ten times.
+    bars = page.locator("ul.tasks").get_by_role("progressbar")
+    await expect(bars).to_have_count(10)
+    names = [await bar.get_attribute("aria-label") for bar in await bars.all()]
+    assert names == [f"Progress of {title}" for title in newest_first[:10]], names
+    await expect(
+        page.get_by_role("progressbar", name="Progress of job 12", exact=True)
+    ).to_be_visible()
     await expect(dash.button(NEWER)).to_be_disabled()
     await dash.button(OLDER).click()
     await expect(titles).to_have_text(newest_first[10:])
@@ -280,6 +314,81 @@ async def test_the_list_pages_filters_and_searches(
     await page.get_by_label("Search titles").fill("nothing like it")
     await expect(page.get_by_text("No tasks.")).to_be_visible()
     await expect(page.locator(".range")).to_have_text(shown(0, 0, 0))
+
+
+@pytest.mark.parametrize("view", ["list", "detail"])
+async def test_events_heard_while_the_first_read_is_on_its_way_are_not_lost(
+    dash: Dash, server: LiveServer, fileserver: FileServer, view: str
+) -> None:
+    """The first answers (the one read at once, the one after tasks_subscribed) were read
+    while the task was paused and reach the page only after it completed: the task_completed
+    the stream brought meanwhile is drawn on top of them."""
+    task_id = await submit(server, job([fileserver.url("/slow/256K/e.bin?rate=128K")], title=view))
+    await wait_status(server, task_id, "downloading")
+    assert (await api(server, "POST", f"/api/tasks/{task_id}/pause")).status_code == 200
+    page = dash.page
+    released = asyncio.Event()
+    if view == "list":
+        pattern, route = re.compile(r"/api/tasks\?"), "#/"
+        badge = dash.row(task_id).locator(".badge")
+    else:
+        pattern, route = re.compile(rf"/api/tasks/{task_id}$"), f"#/task/{task_id}"
+        badge = page.locator(".detail-head .badge")
+    held = await hold(page, pattern, released)
+    await dash.open(route)
+    await expect(page.locator("#conn")).to_have_text("Live", timeout=WAIT)
+    await until(lambda: len(held) == 2)  # both reads asked (and answered: "paused")
+    assert (await api(server, "POST", f"/api/tasks/{task_id}/resume")).status_code == 200
+    assert (await wait_status(server, task_id, *FINAL))["status"] == "completed"
+    await asyncio.sleep(0.5)  # the stream's events reach the page, which has drawn nothing yet
+    released.set()
+    await expect(badge).to_have_text("Completed", timeout=5000)
+    if view == "list":
+        await expect(dash.row(task_id).locator(".pct")).to_have_text("100.0 %")
+    else:
+        await expect(page.locator(".draft-path")).not_to_have_text("not built yet")
+
+
+async def test_new_tasks_show_while_other_tasks_keep_changing(
+    dash: Dash, server: LiveServer, fileserver: FileServer
+) -> None:
+    """Status events of tasks the page does not show lead to one read at most ~300 ms after
+    the first of them, however many follow: here a filtered-out task's priority changes every
+    100 ms, and a new task still shows as soon as it is completed."""
+    hidden = await submit(server, job([fileserver.url("/slow/4M/h.bin?rate=32K")], title="hid"))
+    await wait_status(server, hidden, "downloading")
+    assert (await api(server, "POST", f"/api/tasks/{hidden}/pause")).status_code == 200
+    await dash.open()
+    page = dash.page
+    await expect(page.locator("#conn")).to_have_text("Live", timeout=WAIT)
+    await page.locator(".status-filter").get_by_label("Completed").check()
+    await expect(page.get_by_text("No tasks.")).to_be_visible()
+
+    stop = asyncio.Event()
+
+    async def churn() -> int:
+        changes = 0
+        async with server.client() as http:
+            while not stop.is_set():
+                changes += 1
+                resp = await http.patch(f"/api/tasks/{hidden}", json={"priority": changes})
+                assert resp.status_code == 200, resp.text
+                await asyncio.sleep(0.1)
+        return changes
+
+    churning = asyncio.create_task(churn())
+    try:
+        await asyncio.sleep(0.5)
+        new = await submit(server, job([fileserver.url("/size/8K/n.bin")], title="new"))
+        assert (await wait_status(server, new, *FINAL))["status"] == "completed"
+        await expect(dash.row(new).locator(".badge")).to_have_text("Completed", timeout=3000)
+        assert not churning.done()  # it showed while the changes went on
+    finally:
+        stop.set()
+        changes = await churning
+    assert changes >= 5
+    await expect(dash.row(hidden)).to_have_count(0)
+    assert (await api(server, "POST", f"/api/tasks/{hidden}/cancel")).status_code == 200
 
 
 # -- the detail ------------------------------------------------------------------------------
@@ -308,9 +417,14 @@ async def test_the_detail_shows_files_the_draft_and_its_zip(
             await expect(row.locator(".c-size")).to_have_text(f"{size} / {size}")
             await expect(row.locator(".c-status")).to_have_text("Complete")
             await expect(row.locator(".c-attempts")).to_have_text("1")
-            await expect(row.get_by_role("progressbar")).to_have_attribute("aria-valuenow", "100")
+            bar = row.get_by_role("progressbar")
+            await expect(bar).to_have_attribute("aria-valuenow", "100")
+            await expect(bar).to_have_attribute(
+                "aria-label", f"Progress of {done['files'][i]['file_name']}"
+            )
             await expect(row.locator(".replace-box")).to_be_hidden()  # nothing to replace
         await expect(page.locator(".draft-path")).to_have_text(done["draft_path"])
+        await expect(dash.button("Download draft (.zip)")).to_be_enabled()
         await dash.button("Copy path").click()
         await expect(page.locator("#toast")).to_have_text("Path copied.")
         assert await page.evaluate("navigator.clipboard.readText()") == done["draft_path"]
@@ -329,6 +443,55 @@ async def test_the_detail_shows_files_the_draft_and_its_zip(
         assert f"{folder}/draft_content.json" in names
         assert {n for n in on_disk if (draft.parent / n).is_file()} <= names  # all of it
         await dash.shot("detail")
+
+
+async def test_the_zip_waits_for_a_completed_task_and_an_empty_priority_is_refused_in_place(
+    dash: Dash, server: LiveServer, fileserver: FileServer
+) -> None:
+    """While a rebuild runs, draft_path still names the old folder: no zip then. The detail
+    is told the task is processing (the real step is too short to catch) and hears no event."""
+    task_id = await submit(server, job([fileserver.url("/size/16K/z.bin")], title="zip"))
+    done = await wait_status(server, task_id, *FINAL)
+    assert done["status"] == "completed"
+    page = dash.page
+    await page.route("**/api/tasks/stream*", lambda route: route.abort())
+    detail = re.compile(rf"/api/tasks/{task_id}$")
+
+    async def processing(route: Any) -> None:
+        response = await route.fetch()
+        await route.fulfill(
+            response=response, json={**await response.json(), "status": "processing"}
+        )
+
+    await page.route(detail, processing)
+    sent: list[str] = []
+    page.on("request", lambda r: sent.append(f"{r.method} {r.url}") if r.method != "GET" else None)
+    await dash.open(f"#/task/{task_id}")
+    await expect(page.locator(".detail-head .badge")).to_have_text("Building draft", timeout=WAIT)
+    await expect(page.locator(".draft-path")).to_have_text(done["draft_path"])
+    zip_button = dash.button("Download draft (.zip)")
+    await expect(zip_button).to_be_disabled()
+
+    # An empty field is no priority 0; 1.5 is none either: said at the field, nothing sent.
+    priority = page.get_by_label("Priority")
+    problem = page.locator(".inline-form .field-error")
+    await expect(priority).to_be_enabled()
+    for typed in ("", "1.5"):
+        await priority.fill(typed)
+        await priority.press("Enter")
+        await expect(problem).to_have_text("The priority is a whole number.")
+        await expect(priority).to_have_attribute("aria-invalid", "true")
+        await expect(priority).to_be_focused()
+    await dash.shot("priority-refused")
+    await priority.fill("3")  # typing clears it
+    await expect(problem).to_have_text("")
+    await expect(priority).not_to_have_attribute("aria-invalid", "true")
+    assert sent == []
+
+    await page.unroute(detail)
+    await page.reload()
+    await expect(page.locator(".detail-head .badge")).to_have_text("Completed", timeout=WAIT)
+    await expect(zip_button).to_be_enabled()
 
 
 @pytest.mark.slow
@@ -469,8 +632,11 @@ async def test_a_refusal_in_a_race_shows_the_servers_409(
     assert (await api(server, "POST", f"/api/tasks/{task_id}/pause")).status_code == 200
     refusal = (await api(server, "POST", f"/api/tasks/{task_id}/pause")).json()["detail"]
     await dash.button("Pause").click()
-    await expect(page.locator(".notice")).to_have_text(refusal)
-    await expect(page.locator(".notice")).to_have_attribute("role", "alert")
+    # Two live regions that keep their roles: the refusal in the alert, the status emptied.
+    await expect(page.locator(".alert")).to_have_text(refusal)
+    await expect(page.locator(".alert")).to_have_attribute("role", "alert")
+    await expect(page.locator(".notice")).to_have_text("")
+    await expect(page.locator(".notice")).to_have_attribute("role", "status")
     await expect(page.locator(".detail-head .badge")).to_have_text("Paused")  # read again
     await expect(dash.button("Pause")).to_be_disabled()
     await expect(dash.button("Resume")).to_be_enabled()
@@ -587,14 +753,33 @@ async def test_with_a_token_the_page_asks_once_and_then_works(
                 else None
             ),
         )
+        streams: list[str] = []
+        dash.page.on(
+            "request",
+            lambda r: streams.append(r.url) if r.resource_type == "eventsource" else None,
+        )
         await dash.open()
         page = dash.page
         dialog = page.get_by_role("dialog")
         await expect(dialog).to_contain_text("This server needs its API token.", timeout=WAIT)
-        await dialog.get_by_label("Token").fill("wrong")
-        await dialog.get_by_role("button", name="Use token").click()
+        field = dialog.get_by_label("Token")
+        # Hidden as typed, and nothing for a password manager to keep past the session.
+        await expect(field).to_have_attribute("type", "password")
+        await expect(field).to_have_attribute("autocomplete", "off")
+        await field.fill("wrong")
+
+        def probed(resp: Any) -> bool:  # the stream's probe, waiting on the prompt after this
+            return (
+                resp.url.endswith("/api/settings/limits")
+                and resp.status == 401
+                and resp.request.headers.get("authorization") == "Bearer wrong"
+            )
+
+        async with page.expect_response(probed, timeout=WAIT):
+            await dialog.get_by_role("button", name="Use token").click()
         await expect(dialog).to_contain_text("The server refused that token.")
         await dialog.get_by_label("Token").fill(TOKEN)
+        opened = len(streams)
         await dialog.get_by_role("button", name="Use token").click()
         await expect(dialog).to_have_count(0)
         await expect(page.get_by_text("No tasks.")).to_be_visible(timeout=WAIT)
@@ -606,6 +791,9 @@ async def test_with_a_token_the_page_asks_once_and_then_works(
             server, job([fileserver.url("/size/64K/t.bin")], title="tok"), **bearer
         )
         await expect(dash.row(task_id).locator(".badge")).to_have_text("Completed", timeout=WAIT)
+        # The new token opened the stream once: the probes that met the 401 and waited on the
+        # prompt meanwhile do not open it again.
+        assert streams[opened:] == [f"{server.base_url}/api/tasks/stream?token={TOKEN}"], streams
 
         await page.reload()  # the same tab keeps the token: not asked again
         await expect(dash.row(task_id)).to_be_visible(timeout=WAIT)
@@ -655,6 +843,18 @@ async def test_settings_show_the_limit_and_health_and_set_the_limit(
     await expect(page.locator(".drafts-root")).to_have_text(health["drafts"]["root"])
     await expect(page.locator(".drafts-reason")).to_have_text(health["drafts"]["reason"])
     await expect(page.locator(".health-status .badge")).to_have_text("OK")
+    # Only the status line is live, and it stays the same element while the figures below
+    # are drawn again: nothing else is read out every 5 s.
+    status = page.locator(".health-status")
+    await expect(status).to_have_attribute("role", "status")
+    assert await page.locator(".health").get_attribute("aria-live") is None
+    live = "[aria-live], [role=status], [role=alert], [role=log]"
+    assert await page.locator(f".health :is({live})").count() == 0
+    await status.evaluate("el => { el.dataset.same = 'yes'; }")
+    async with page.expect_response(re.compile(r"/api/health$")):
+        await dash.button("Refresh").click()
+    await expect(page.locator(".aria2-version")).to_have_text(health["aria2"]["version"])
+    await expect(status).to_have_attribute("data-same", "yes")
 
     limit = page.get_by_label("Limit", exact=True)
     await limit.fill("fast")
@@ -791,20 +991,46 @@ async def test_the_dashboard_at_375px_and_from_the_keyboard(
 async def test_the_list_survives_a_server_restart(
     browser: Browser, data_dir: Path, fileserver: FileServer
 ) -> None:
+    """A real ``draftdl serve`` is stopped and started again. The page hears nothing while it
+    is down, nor afterwards while its stream is held off (aborted) and, on the restarted
+    server, one task is deleted and another runs to its end: the list shows both once it is
+    live again, which only its read after tasks_subscribed can tell it. Then it goes on live."""
     proc = ServerProcess(data_dir)
     try:
         await proc.start()
         before = await submit(proc, job([fileserver.url("/size/16K/a.bin")], title="before"))
+        doomed = await submit(proc, job([fileserver.url("/size/16K/d.bin")], title="doomed"))
         async with dashboard(browser, proc.base_url) as dash:
             await dash.open()
             page = dash.page
             conn = page.locator("#conn")
-            await expect(dash.row(before).locator(".badge")).to_have_text("Completed", timeout=WAIT)
+            for task_id in (before, doomed):
+                badge = dash.row(task_id).locator(".badge")
+                await expect(badge).to_have_text("Completed", timeout=WAIT)
             await expect(conn).to_have_text("Live")
+            stream = "**/api/tasks/stream*"
+            await page.route(stream, lambda route: route.abort())  # the next connections
             proc.stop()
             await expect(conn).to_have_text("Reconnecting…", timeout=WAIT)
             await proc.start()
+            async with proc.client() as http:
+                assert (await http.delete(f"/api/tasks/{doomed}")).status_code == 200
+                resp = await http.post(
+                    "/api/tasks/submit",
+                    params={"wait": 30},
+                    json=job([fileserver.url("/size/16K/w.bin")], title="while away"),
+                )
+                assert resp.status_code == 200 and resp.json()["status"] == "completed", resp.text
+                away = resp.json()["task_id"]
+            await expect(conn).to_have_text("Reconnecting…")
+            await expect(dash.row(doomed)).to_be_visible()  # it heard nothing
+            await expect(dash.row(away)).to_have_count(0)
+            await page.unroute(stream)
             await expect(conn).to_have_text("Live", timeout=WAIT)
+            await expect(dash.row(doomed)).to_have_count(0, timeout=5000)
+            await expect(dash.row(away).locator(".badge")).to_have_text("Completed")
+            await expect(dash.row(before)).to_be_visible()
+
             after = await submit(
                 proc, job([fileserver.url("/slow/256K/b.bin?rate=128K")], title="after")
             )
@@ -812,7 +1038,6 @@ async def test_the_list_survives_a_server_restart(
             await expect(row).to_be_visible(timeout=WAIT)  # live, without a reload
             await expect(row.locator(".badge")).to_have_text("Completed", timeout=WAIT)
             await expect(row.get_by_role("progressbar")).to_have_attribute("aria-valuenow", "100")
-            await expect(dash.row(before)).to_be_visible()
             assert dash.requests.count(f"{proc.base_url}/") == 1
     finally:
         proc.stop()

@@ -22,6 +22,7 @@ export class DetailView {
     this.navigate = navigate;
     this.id = null;
     this.task = null;
+    this.early = null; // [name, data]: the latest event heard before the first answer
     this.root = null;
     this.seq = 0;
     this.fileRows = [];
@@ -42,6 +43,7 @@ export class DetailView {
       this.task = null;
       this.shownFiles = FILE_PAGE;
     }
+    this.early = null;
     this.id = id;
     this.gone = false;
     this.fileRows = [];
@@ -55,6 +57,7 @@ export class DetailView {
     clearTimeout(this.reloadTimer);
     clearTimeout(this.settleTimer);
     this.root = null;
+    this.early = null;
   }
 
   refresh() {
@@ -76,6 +79,7 @@ export class DetailView {
       if (this.task && !newer(this.task, task)) return; // an event was ahead of this answer
       this.task = task;
       this.paint();
+      this.replay();
     } catch (err) {
       if (seq !== this.seq || !this.root) return;
       if (err.status === 404) this.markGone(t("detail.notFound"));
@@ -88,13 +92,24 @@ export class DetailView {
     this.reloadTimer = setTimeout(() => this.load(), delay);
   }
 
+  /** The latest event heard while the first answer was on its way, unless the answer is
+   * newer. */
+  replay() {
+    const early = this.early;
+    this.early = null;
+    if (early && newer(this.task, early[1])) this.onEvent(...early);
+  }
+
   onEvent(name, data) {
-    if (!this.root || data.task_id !== this.id) return;
+    if (!this.root || data?.task_id !== this.id) return;
     if (name === "task_deleted") {
       this.markGone(t("detail.deleted"));
       return;
     }
-    if (!this.task) return;
+    if (!this.task) {
+      this.early = [name, data]; // each event carries the whole state: the latest will do
+      return;
+    }
     mergeEvent(this.task, data);
     if (Array.isArray(data.files)) this.task.files = data.files;
     this.paint();
@@ -116,7 +131,9 @@ export class DetailView {
     p.id = h("code", { class: "task-id" }, this.id);
     p.message = h("p", { class: "message" });
     p.failure = h("div", { class: "failure", role: "alert", hidden: true });
-    p.notice = h("p", { class: "notice", role: "status", "aria-live": "polite" });
+    // Two live regions, each keeping its role: news is polite, a refusal or an error is an alert.
+    p.notice = h("p", { class: "notice", role: "status" });
+    p.alert = h("p", { class: "alert error", role: "alert" });
     p.bar = progressBar(t("col.progress"));
     p.size = h("dd", { class: "num" });
     p.speed = h("dd", { class: "num" });
@@ -158,7 +175,16 @@ export class DetailView {
     p.retry = button("retry", "", () => this.retry());
     p.regenerate = button("regenerate", "", () => this.act("regenerate", () => api.post(this.path("/regenerate"))));
     p.delete = button("delete", "danger", () => this.remove());
-    p.priorityInput = h("input", { id: uid("prio"), type: "number", step: "1", inputmode: "numeric", class: "num" });
+    p.priorityError = h("span", { id: uid("prio-err"), class: "error field-error", role: "alert" });
+    p.priorityInput = h("input", {
+      id: uid("prio"),
+      type: "number",
+      step: "1",
+      inputmode: "numeric",
+      class: "num",
+      "aria-describedby": p.priorityError.id,
+      oninput: () => this.priorityProblem(null),
+    });
     p.prioritySet = h("button", { type: "submit", class: "secondary" }, t("common.set"));
     p.limitInput = h("input", { id: uid("lim"), type: "text", class: "num", placeholder: t("detail.limitHint"), spellcheck: "false", autocomplete: "off" });
     p.limitSet = h("button", { type: "submit", class: "secondary" }, t("common.set"));
@@ -185,10 +211,13 @@ export class DetailView {
         { class: "settings-line" },
         h(
           "form",
-          { class: "inline-form", onsubmit: onSubmit(() => this.setPriority()) },
+          // novalidate: 1.5 gets the page's message at the field, as an empty field does,
+          // rather than the browser's bubble.
+          { class: "inline-form", novalidate: true, onsubmit: onSubmit(() => this.setPriority()) },
           h("label", { for: p.priorityInput.id }, t("detail.priority")),
           p.priorityInput,
           p.prioritySet,
+          p.priorityError,
         ),
         h(
           "form",
@@ -245,7 +274,7 @@ export class DetailView {
       h("p", { class: "sub" }, p.id),
       p.message,
       p.failure,
-      p.notice,
+      h("div", { class: "notices" }, p.notice, p.alert),
       h(
         "section",
         { class: "card figures", "aria-label": t("detail.progress") },
@@ -298,7 +327,10 @@ export class DetailView {
     setText(p.created, fmt.dateTime(task.created_at));
     setText(p.updated, fmt.dateTime(task.updated_at));
     setText(p.completed, fmt.dateTime(task.completed_at));
-    if (document.activeElement !== p.priorityInput) p.priorityInput.value = String(task.priority);
+    if (document.activeElement !== p.priorityInput && p.priorityInput.value !== String(task.priority)) {
+      p.priorityInput.value = String(task.priority); // and a refusal of what was typed goes with it
+      this.priorityProblem(null);
+    }
     if (document.activeElement !== p.limitInput && !p.limitInput.dataset.dirty) {
       p.limitInput.value = task.max_download_limit || "";
     }
@@ -324,7 +356,10 @@ export class DetailView {
     const change = off(allowed.change);
     for (const el of [p.priorityInput, p.prioritySet, p.limitInput, p.limitSet]) el.disabled = change;
     p.copy.disabled = !task?.draft_path;
-    p.zip.disabled = this.busy || !task?.draft_path || this.gone;
+    // Only a completed task's draft is the one to take: while a rebuild runs (processing, or
+    // pending/downloading what is missing) or after one failed, draft_path still names the
+    // old folder, and one that has none answers 409.
+    p.zip.disabled = this.busy || s !== "completed" || !task?.draft_path;
     p.zipRoot.disabled = p.zip.disabled;
     for (const row of this.fileRows) row.replace.disabled = p.retry.disabled;
   }
@@ -384,6 +419,7 @@ export class DetailView {
   paintFile(row, file) {
     row.file = file;
     setText(row.name, file.file_name);
+    setAttr(row.bar.bar, "aria-label", t("file.progressOf", { name: file.file_name }));
     setText(row.url, file.url);
     setAttr(row.el, "data-status", file.status);
     const percent = file.status === "complete" ? 100 : file.total_length > 0 ? (100 * file.completed_length) / file.total_length : 0;
@@ -405,9 +441,8 @@ export class DetailView {
 
   say(message, isError = false) {
     if (!this.parts) return;
-    setText(this.parts.notice, message);
-    this.parts.notice.classList.toggle("error", isError);
-    setAttr(this.parts.notice, "role", isError ? "alert" : "status");
+    setText(this.parts.notice, isError ? "" : message);
+    setText(this.parts.alert, isError ? message : "");
   }
 
   markGone(message) {
@@ -463,12 +498,22 @@ export class DetailView {
     }
   }
 
+  /** The priority field's own message (null: none). */
+  priorityProblem(message) {
+    setText(this.parts.priorityError, message);
+    setAttr(this.parts.priorityInput, "aria-invalid", message ? "true" : null);
+  }
+
   setPriority() {
-    const value = Number(this.parts.priorityInput.value);
-    if (!Number.isInteger(value)) {
-      this.say(t("detail.badPriority"), true);
+    // An empty field is no priority (Number("") would be 0), nor is 1.5 or 1e3: no request.
+    const raw = this.parts.priorityInput.value.trim();
+    const value = Number(raw);
+    if (!/^[+-]?\d+$/.test(raw) || !Number.isSafeInteger(value)) {
+      this.priorityProblem(t("detail.badPriority"));
+      this.parts.priorityInput.focus();
       return;
     }
+    this.priorityProblem(null);
     this.act("priority", () => api.patch(this.path(), { priority: value }).then(() => ({ message: t("done.priority", { n: value }) })));
   }
 

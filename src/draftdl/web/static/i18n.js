@@ -61,6 +61,7 @@ const en = {
   "list.range": "{first}–{last} of {total}",
   "list.untitled": "(untitled)",
   "list.select": "Select {title}",
+  "list.progressOf": "Progress of {title}",
   "list.files": "{done}/{total} files",
   "list.failed": "{n} failed",
   "col.title": "Title",
@@ -119,6 +120,7 @@ const en = {
   "file.error": "Error",
   "file.newUrl": "new URL (optional)",
   "file.newUrlFor": "New URL for {name}",
+  "file.progressOf": "Progress of {name}",
 
   "action.pause": "Pause",
   "action.resume": "Resume",
@@ -243,6 +245,7 @@ const zh = {
   "list.range": "第 {first}–{last} 个，共 {total} 个",
   "list.untitled": "（无标题）",
   "list.select": "选择 {title}",
+  "list.progressOf": "{title} 的进度",
   "list.files": "{done}/{total} 个文件",
   "list.failed": "{n} 个失败",
   "col.title": "标题",
@@ -301,6 +304,7 @@ const zh = {
   "file.error": "错误",
   "file.newUrl": "新网址（可选）",
   "file.newUrlFor": "{name} 的新网址",
+  "file.progressOf": "{name} 的进度",
 
   "action.pause": "暂停",
   "action.resume": "继续",

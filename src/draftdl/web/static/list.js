@@ -45,6 +45,7 @@ export class ListView {
     this.selected = new Set();
     this.seq = 0;
     this.loaded = false;
+    this.early = new Map(); // task id → [name, data]: the latest event heard before the first answer
     this.root = null;
     this.refetchTimer = null;
     this.searchTimer = null;
@@ -56,6 +57,7 @@ export class ListView {
 
   mount(container) {
     this.rows.clear();
+    this.early.clear();
     this.loaded = false;
     this.root = this.render();
     container.replaceChildren(this.root);
@@ -64,9 +66,11 @@ export class ListView {
 
   unmount() {
     clearTimeout(this.refetchTimer);
+    this.refetchTimer = null;
     clearTimeout(this.searchTimer);
     this.root = null;
     this.rows.clear();
+    this.early.clear();
   }
 
   refresh() {
@@ -227,10 +231,14 @@ export class ListView {
   }
 
   /** Status events of tasks the page does not show (new ones, moved by a filter) come in
-   * bursts: one read for all of them. */
+   * bursts: one read for all of them, at most REFETCH_DELAY after the first. The timer is
+   * not restarted by the events after it, so a steady stream of them still gets reads. */
   later() {
-    clearTimeout(this.refetchTimer);
-    this.refetchTimer = setTimeout(() => this.load(), REFETCH_DELAY);
+    if (this.refetchTimer !== null) return;
+    this.refetchTimer = setTimeout(() => {
+      this.refetchTimer = null;
+      if (this.root) this.load();
+    }, REFETCH_DELAY);
   }
 
   show(data) {
@@ -261,18 +269,38 @@ export class ListView {
       cursor = next;
     }
     for (const id of [...this.selected]) if (!rows.has(id)) this.selected.delete(id);
+    const first = !this.loaded;
     this.loaded = true;
     this.loading.hidden = true;
     this.empty.hidden = rows.size > 0;
-    const first = rows.size ? this.offset + 1 : 0;
-    setText(this.range, t("list.range", { first, last: this.offset + rows.size, total: this.total }));
+    const from = rows.size ? this.offset + 1 : 0;
+    setText(this.range, t("list.range", { first: from, last: this.offset + rows.size, total: this.total }));
     this.prev.disabled = this.offset === 0;
     this.next.disabled = this.offset + this.limit >= this.total;
     this.updateBulk();
+    if (first) this.replay();
+  }
+
+  /** The events heard while the first answer was on its way, on top of it: each task's
+   * latest, unless the answer is newer. */
+  replay() {
+    const early = [...this.early.values()];
+    this.early.clear();
+    for (const [name, data] of early) {
+      const row = this.rows.get(data.task_id);
+      if (row && name !== "task_deleted" && !newer(row.task, data)) continue; // the answer is ahead
+      this.onEvent(name, data);
+    }
   }
 
   onEvent(name, data) {
-    if (!this.root || !this.loaded) return;
+    if (!this.root || !data?.task_id) return;
+    if (!this.loaded) {
+      // Nothing drawn yet to update: keep the latest (each event carries the whole state).
+      this.early.delete(data.task_id);
+      this.early.set(data.task_id, [name, data]);
+      return;
+    }
     const row = this.rows.get(data.task_id);
     if (name === "task_deleted") {
       if (row) {
@@ -318,7 +346,7 @@ export class ListView {
     const sub = h("span", { class: "sub" }, h("code", {}, id.slice(0, 8)), " · ", hidden(`${t("col.created")}: `), created);
     const message = h("span", { class: "message" });
     const status = badge(task.status);
-    const bar = progressBar(t("col.progress"));
+    const bar = progressBar(t("list.progressOf", { title: task.title || t("list.untitled") }));
     const size = h("span", { class: "num size" });
     const speed = h("span", { class: "num speed" });
     const eta = h("span", { class: "num eta" });
@@ -349,6 +377,7 @@ export class ListView {
     setText(parts.title, name);
     parts.title.classList.toggle("untitled", !task.title);
     setText(parts.selectLabel, t("list.select", { title: name }));
+    setAttr(parts.bar.bar, "aria-label", t("list.progressOf", { title: name }));
     setText(parts.message, task.status === "failed" ? task.error_message || task.message : task.message);
     setBadge(parts.status, task.status);
     setAttr(row.el, "data-status", task.status);

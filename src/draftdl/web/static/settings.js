@@ -2,7 +2,7 @@
 // GET api/health says (aria2c, database, disk, drafts root and why), read again every 5 s.
 
 import * as api from "./api.js";
-import { append, h, setText, uid } from "./dom.js";
+import { append, h, setAttr, setText, uid } from "./dom.js";
 import * as fmt from "./format.js";
 import { t } from "./i18n.js";
 
@@ -65,7 +65,12 @@ export class SettingsView {
       this.limitInput,
       h("button", { type: "submit", class: "primary" }, t("common.save")),
     );
-    this.health = h("div", { class: "health", "aria-live": "polite" }, h("p", { class: "empty" }, t("common.loading")));
+    // Only the status line is live (said when it changes); the figures below it are drawn
+    // again every 5 s and would be read out each time.
+    this.healthBadge = h("span", { class: "badge" });
+    this.healthVersion = h("span", { class: "muted" });
+    this.healthStatus = h("p", { class: "health-status", role: "status" }, this.healthBadge, " ", this.healthVersion);
+    this.health = h("div", { class: "health" }, h("p", { class: "empty" }, t("common.loading")));
     this.healthError = h("p", { class: "error", role: "alert", hidden: true });
     return h(
       "section",
@@ -85,6 +90,7 @@ export class SettingsView {
         { class: "card" },
         h("div", { class: "card-head" }, h("h2", {}, t("settings.health")), h("button", { type: "button", class: "secondary", onclick: () => this.loadHealth() }, t("common.refresh"))),
         this.healthError,
+        this.healthStatus,
         this.health,
       ),
     );
@@ -145,12 +151,14 @@ export class SettingsView {
     const drafts = data.drafts || {};
     const tasks = data.tasks || {};
     const problems = Array.isArray(data.problems) ? data.problems : [];
-    const status = h("span", { class: "badge", dataset: { status: data.status === "ok" ? "completed" : "failed" } }, t(`health.${data.status === "ok" ? "ok" : "degraded"}`));
+    const ok = data.status === "ok";
+    setAttr(this.healthBadge, "data-status", ok ? "completed" : "failed");
+    setText(this.healthBadge, t(`health.${ok ? "ok" : "degraded"}`));
+    setText(this.healthVersion, t("health.version", { version: data.version ?? "?" }));
     this.health.replaceChildren();
     append(
       this.health,
-      [h("p", { class: "health-status" }, status, " ", h("span", { class: "muted" }, t("health.version", { version: data.version ?? "?" }))),
-      problems.length ? h("ul", { class: "problems" }, problems.map((p) => h("li", {}, p))) : null,
+      [problems.length ? h("ul", { class: "problems" }, problems.map((p) => h("li", {}, p))) : null,
       h("h3", {}, "aria2"),
       h(
         "dl",

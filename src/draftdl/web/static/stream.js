@@ -27,6 +27,7 @@ export class TaskStream {
     this.timer = null;
     this.failures = 0;
     this.state = null;
+    this.opened = 0; // how many times open() ran: a probe gives up if it ran meanwhile
   }
 
   start() {
@@ -54,6 +55,7 @@ export class TaskStream {
   }
 
   open() {
+    this.opened += 1;
     this.close();
     const source = new EventSource(api.streamUrl());
     this.source = source;
@@ -90,9 +92,14 @@ export class TaskStream {
   }
 
   async probe() {
+    const opened = this.opened;
+    // The probe may wait on the token prompt, and a new token opens the stream itself
+    // (start(), from onTokenChange): then this probe has nothing left to do.
+    const stale = () => this.opened !== opened;
     try {
       await api.get("api/settings/limits");
     } catch (err) {
+      if (stale()) return;
       if (err.status === 401) {
         this.setState("locked"); // no token given: opened again when one is
         return;
@@ -102,6 +109,6 @@ export class TaskStream {
         return;
       }
     }
-    this.open();
+    if (!stale()) this.open();
   }
 }

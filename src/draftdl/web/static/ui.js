@@ -81,13 +81,16 @@ function modal({ title, body, confirm, read, danger = false, focus }) {
 
 export function tokenDialog(refused) {
   const id = uid("token");
+  // Hidden as typed, but no password: the token lives for the tab's session only, so the
+  // browser is not invited to fill it in or keep it (autocomplete off).
   const input = h("input", {
     id,
     type: "password",
-    name: "token",
-    autocomplete: "current-password",
+    name: "draftdl-token",
+    autocomplete: "off",
     required: true,
     spellcheck: "false",
+    autocapitalize: "off",
   });
   const body = [
     h("p", { class: refused ? "error" : "" }, refused ? t("auth.refused") : t("auth.needed")),
