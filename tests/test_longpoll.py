@@ -24,6 +24,8 @@ async def test_a_wait_ends_with_the_task(server: LiveServer, fileserver: FileSer
         task_id = (await http.post("/api/tasks/submit", json=body)).json()["task_id"]
         resp = await http.get(f"/api/tasks/{task_id}", params={"wait": 60}, timeout=70)
         assert resp.status_code == 200
+        # As soon as it ended: a 1 s download, not the minute asked for (bound generous).
+        assert resp.elapsed.total_seconds() < 20
         task = resp.json()
         assert task["status"] == "completed" and task["draft_path"]
         assert task["progress"]["downloaded_size"] == 512 * 1024
@@ -56,6 +58,7 @@ async def test_a_cancel_or_delete_ends_the_wait(server: LiveServer, fileserver: 
         assert (await http.post(f"/api/tasks/{ids[0]}/cancel")).status_code == 200
         assert (await http.delete(f"/api/tasks/{ids[1]}")).status_code == 200
         cancelled, deleted = await asyncio.gather(*waits)
+        assert max(r.elapsed.total_seconds() for r in (cancelled, deleted)) < 20
         assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
         # A running task is cancelled, then forgotten: the wait sees one or the other.
         if deleted.status_code == 200:

@@ -91,6 +91,7 @@ async def test_what_is_refused(server: LiveServer, jobhost: JobHost) -> None:
     jobhost.put("/big-unsized.json", b"{" + b" " * 5000 + b"}", **{"X-Unsized": "1"})
     jobhost.put("/bad.json", {"materials": "x"})
     jobhost.put("/loop", b"", 302, Location="/loop")
+    jobhost.put("/badredirect", b"", 302, Location="http://[::1/x")
     aria2 = server.services.manager.port
     cases = [
         ("ftp://127.0.0.1/job.json", 422, "only http and https"),
@@ -100,6 +101,8 @@ async def test_what_is_refused(server: LiveServer, jobhost: JobHost) -> None:
         (jobhost.url("/loop"), 422, "more than 3 redirects"),
         (f"http://127.0.0.1:{aria2}/jsonrpc", 422, "aria2"),
         ("http://127.0.0.1:1/job.json", 422, "could not fetch it"),
+        ("http://xn--zz.example/job.json", 422, "not a valid URL"),
+        (jobhost.url("/badredirect"), 422, "could not fetch it"),  # not a 500
     ]
     async with server.client() as http:
         for url, status, words in cases:
@@ -113,12 +116,24 @@ async def test_what_is_refused(server: LiveServer, jobhost: JobHost) -> None:
         )
         assert resp.status_code == 422
         assert any(p["path"] == "materials" for p in resp.json()["detail"])
-        # A browser on another site's page cannot make it submit.
-        resp = await http.get(
-            "/api/tasks/submit_with_url",
-            params={"url": jobhost.url("/bad.json")},
-            headers={"Sec-Fetch-Site": "cross-site"},
-        )
-        assert resp.status_code == 403
+        # A browser on another site's page cannot make it submit; our own page, a typed
+        # address and clients that are not browsers can.
+        own = server.base_url
+        for headers, status in (
+            ({"Sec-Fetch-Site": "cross-site"}, 403),
+            ({"Sec-Fetch-Site": "same-site"}, 403),
+            ({"Origin": "http://evil.example"}, 403),
+            ({"Referer": "http://evil.example/page"}, 403),
+            ({"Sec-Fetch-Site": "same-origin"}, 422),
+            ({"Sec-Fetch-Site": "none"}, 422),
+            ({"Referer": f"{own}/"}, 422),
+            ({}, 422),
+        ):
+            resp = await http.get(
+                "/api/tasks/submit_with_url",
+                params={"url": jobhost.url("/bad.json")},
+                headers=headers,
+            )
+            assert resp.status_code == status, headers
         assert (await http.get("/api/tasks")).json()["total"] == 0
     assert jobhost.asked.count("/loop") == 4  # the first and 3 redirects, then no more

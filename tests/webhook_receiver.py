@@ -31,6 +31,7 @@ class Receiver:
     port: int = field(default_factory=free_port)
     got: list[Received] = field(default_factory=list)
     changed: asyncio.Event = field(default_factory=asyncio.Event)
+    hang: float = 0.0  # seconds to wait before answering (a receiver that does not answer)
     _runner: web.AppRunner | None = None
     _seen: collections.Counter[str] = field(default_factory=collections.Counter)
 
@@ -55,6 +56,8 @@ class Receiver:
             Received(msg_id, request.headers.get("webhook-timestamp", ""), body, verified, status)
         )
         self.changed.set()
+        if self.hang:
+            await asyncio.sleep(self.hang)
         return web.Response(status=status, text="ok")
 
     async def start(self) -> None:

@@ -142,7 +142,9 @@ def create_app(settings: Settings, builder: DraftBuilder | None = None) -> FastA
         )
     install_error_handlers(app)
     auth = [Depends(require_token)]
-    refused = errors(401) if configured_token(settings) else {}
+    # 403: HostGuard refuses a change from another site's page, and any request our own
+    # aria2c makes (a job's URL that leads here); 401 when a token is set.
+    refused = {**errors(403), **(errors(401) if configured_token(settings) else {})}
     app.include_router(  # before tasks: /api/tasks/stream is not a task id
         sse.router,
         dependencies=[Depends(require_token_or_query)],

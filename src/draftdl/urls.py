@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from urllib.parse import urlsplit
 
+import httpx
+
 MAX_URL = 2048
 DEFAULT_PORT = {"http": 80, "https": 443}
 SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*)://")
@@ -26,6 +28,10 @@ def http_url_problem(url: str, purpose: str) -> str | None:
         return "URL has no host"
     if any(ord(c) < 33 or ord(c) == 127 for c in url):
         return "URL contains spaces or control characters"
+    try:
+        _ = httpx.URL(url).host  # what our HTTP client makes of it (IDNA host names, ...)
+    except (httpx.InvalidURL, UnicodeError, ValueError) as exc:
+        return f"not a valid URL: {exc}"
     return None
 
 

@@ -114,6 +114,12 @@ def install_error_handlers(app: FastAPI) -> None:
             {"Retry-After": "2"},
         )
 
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+        """A bug of ours: logged with its trace, answered as JSON like every error."""
+        log.error("unexpected error", exc_info=exc)
+        return error_response("internal error: the server logged the details", 500)
+
     @app.exception_handler(Aria2Unavailable)
     async def _aria2_down(_: Request, exc: Aria2Unavailable) -> JSONResponse:
         return error_response(f"aria2c unavailable: {exc}", 503)

@@ -64,9 +64,7 @@ class FileInfo(Open):
     next_retry_at: Timestamp | None = Field(description="when a transient failure is tried again")
     error_code: int | None = Field(description="aria2's exit code when the file failed")
     error_message: str | None = Field(description="the last error (also while a retry waits)")
-    source_url: str | None = Field(
-        None, description="the job's own URL, when a retry replaced it with url"
-    )
+    source_url: str | None = Field(description="the job's own URL, when a retry replaced url")
 
 
 class TaskSummary(Open):
@@ -246,7 +244,8 @@ class ErrorBody(Open):
 
 ERRORS: dict[int, str] = {
     401: "Missing or wrong API token",
-    403: "Refused: asked from another site's page",
+    403: "Refused: a change asked from another site's page, or a request from draftdl's own "
+    "aria2c (a job's URL that leads here)",
     404: "No task with this id",
     409: "Not possible in the task's current state",
     413: "The body is larger than max_request_bytes",

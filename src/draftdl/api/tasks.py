@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
@@ -101,6 +102,19 @@ async def _accepted(services: Services, task: TaskState, wait: float) -> dict[st
     return {"task_id": task.id, "status": task.status.value, **answer}
 
 
+def _from_another_site(request: Request) -> bool:
+    """Fetch Metadata where the browser sends it, else its Origin or Referer; clients that
+    are not browsers send none of them."""
+    site = request.headers.get("sec-fetch-site")
+    if site is not None:
+        return site not in ("same-origin", "none")
+    host = request.headers.get("host", "").lower()
+    for name in ("origin", "referer"):
+        if value := request.headers.get(name):
+            return urlsplit(value).netloc.lower() != host
+    return False
+
+
 @router.get(
     "/submit_with_url",
     summary="Submit the job JSON found at an http(s) URL (the original server's route)",
@@ -116,8 +130,7 @@ async def submit_with_url(
     url: Annotated[str, Query(max_length=2048, description="where the job JSON is")],
     wait: Wait = 0,
 ) -> dict[str, Any]:
-    # A GET that stores a task: a page on another site must not make a browser send it.
-    if request.headers.get("sec-fetch-site", "same-origin") not in ("same-origin", "none"):
+    if _from_another_site(request):  # a GET that stores a task: not from other sites' pages
         raise HTTPException(403, "submit_with_url may not be called from another site's page")
     raw = await fetch_job(url, services.queue.source_policy(), services.settings.max_request_bytes)
     task = await services.queue.create_task(raw)

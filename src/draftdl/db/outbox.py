@@ -132,16 +132,16 @@ class OutboxStore:
             return out
 
     async def forget_finished(self, before: datetime) -> int:
-        """Removes finished deliveries made before ``before`` (and their attempts)."""
+        """Removes finished deliveries made before ``before`` (and their attempts), by one
+        condition rather than a list of ids (a big outbox would overflow the parameters)."""
+        old = select(DeliveryRow.id).where(
+            DeliveryRow.state.in_(FINISHED), DeliveryRow.created_at < before
+        )
         async with self.sessions.begin() as s:
-            ids = list(
-                await s.scalars(
-                    select(DeliveryRow.id).where(
-                        DeliveryRow.state.in_(FINISHED), DeliveryRow.created_at < before
-                    )
+            await s.execute(delete(AttemptRow).where(AttemptRow.delivery_id.in_(old)))
+            done = await s.execute(
+                delete(DeliveryRow).where(
+                    DeliveryRow.state.in_(FINISHED), DeliveryRow.created_at < before
                 )
             )
-            if ids:
-                await s.execute(delete(AttemptRow).where(AttemptRow.delivery_id.in_(ids)))
-                await s.execute(delete(DeliveryRow).where(DeliveryRow.id.in_(ids)))
-            return len(ids)
+            return int(getattr(done, "rowcount", 0) or 0)

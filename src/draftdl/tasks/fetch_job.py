@@ -45,14 +45,21 @@ async def fetch_job(url: str, policy: SourcePolicy, limit: int) -> bytes:
                 follow_redirects=False,
                 trust_env=False,
                 timeout=FETCH_TIMEOUT,
-                headers={"User-Agent": f"draftdl/{__version__}", "Accept": "application/json"},
+                headers={
+                    "User-Agent": f"draftdl/{__version__}",
+                    "Accept": "application/json",
+                    "Accept-Encoding": "identity",  # the size bound counts what we hold
+                },
             ) as http,
         ):
             for _ in range(MAX_REDIRECTS + 1):
                 await _check(url, policy)
                 async with http.stream("GET", url) as resp:
                     if resp.is_redirect and "location" in resp.headers:
-                        url = urljoin(url, resp.headers["location"])
+                        try:
+                            url = urljoin(url, resp.headers["location"])
+                        except ValueError as exc:
+                            raise _refuse(f"a redirect to a bad address: {exc}") from None
                         continue
                     if resp.status_code != 200:
                         raise _refuse(f"the server answered {resp.status_code}, not the job JSON")
@@ -68,7 +75,7 @@ async def fetch_job(url: str, policy: SourcePolicy, limit: int) -> bytes:
             raise _refuse(f"more than {MAX_REDIRECTS} redirects")
     except TimeoutError:
         raise _refuse(f"no job JSON within {FETCH_TIMEOUT:.0f} s") from None
-    except httpx.HTTPError as exc:
+    except (httpx.HTTPError, httpx.InvalidURL, UnicodeError) as exc:
         raise _refuse(f"could not fetch it: {type(exc).__name__}: {exc}"[:300]) from None
 
 

@@ -56,6 +56,7 @@ class WebhookSender:
             headers={"User-Agent": f"draftdl/{__version__} (webhooks)"},
         )
         self.sent = 0  # attempts made, for tests and health
+        self._not_before: dict[str, float] = {}  # delivery id → monotonic time
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="webhook-sender")
@@ -64,9 +65,13 @@ class WebhookSender:
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+                await self._task  # _run never ends with an error of its own
             self._task = None
         await self._http.aclose()
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
 
     def wake(self) -> None:
         self._wake.set()
@@ -74,9 +79,12 @@ class WebhookSender:
     async def _run(self) -> None:
         last_sweep = 0.0
         while True:
+            self._wake.clear()  # before reading: a delivery stored meanwhile wakes the wait
             try:
-                due = await self.store.due(utcnow(), BATCH)
+                due = [d for d in await self.store.due(utcnow(), BATCH) if self._may_send(d)]
                 if due:
+                    # Each attempt is bounded (webhook_timeout), so one slow receiver holds
+                    # the others up by that at most.
                     await asyncio.gather(*(self._deliver(d) for d in due))
                     continue
                 if time.monotonic() - last_sweep > 3600:
@@ -87,35 +95,63 @@ class WebhookSender:
                 log.warning("webhooks: the database did not answer (%r); trying again", exc)
                 nxt = None
                 await asyncio.sleep(1.0)
+            except Exception:  # never let one bad delivery stop every other
+                log.exception("webhooks: unexpected error; going on")
+                nxt = None
+                await asyncio.sleep(1.0)
             delay = IDLE
             if nxt is not None:
                 delay = min(IDLE, max(0.0, (nxt - utcnow()).total_seconds()))
-            self._wake.clear()
+            if self._not_before:
+                delay = min(delay, max(0.1, min(self._not_before.values()) - time.monotonic()))
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(delay):
                     await self._wake.wait()
+
+    def _may_send(self, d: Delivery) -> bool:
+        """False while an attempt whose record failed waits out its backoff in memory."""
+        until = self._not_before.get(d.id)
+        if until is None:
+            return True
+        if time.monotonic() >= until:
+            del self._not_before[d.id]
+            return True
+        return False
+
+    async def _post(self, d: Delivery) -> int:
+        """The receiver's status; the body is not read (only the status counts), and the
+        whole exchange is bounded, so a receiver that drips its answer cannot hold us."""
+        now = utcnow()
+        headers = {
+            "content-type": "application/json",
+            "webhook-id": d.id,
+            "webhook-timestamp": str(int(now.replace(tzinfo=UTC).timestamp())),
+            "webhook-signature": self.signer.sign(d.id, now, d.payload),
+        }
+        async with (
+            asyncio.timeout(self.settings.webhook_timeout),
+            self._http.stream("POST", d.url, content=d.payload.encode(), headers=headers) as resp,
+        ):
+            return resp.status_code
 
     async def _deliver(self, d: Delivery) -> None:
         started = utcnow()
         clock = time.monotonic()
         status: int | None = None
         error: str | None = None
-        refused = await asyncio.to_thread(self._refused, d.url)
-        if refused:
-            error = f"refused: {refused}"
-        else:
-            now = utcnow()
-            headers = {
-                "content-type": "application/json",
-                "webhook-id": d.id,
-                "webhook-timestamp": str(int(now.replace(tzinfo=UTC).timestamp())),
-                "webhook-signature": self.signer.sign(d.id, now, d.payload),
-            }
-            try:
-                resp = await self._http.post(d.url, content=d.payload.encode(), headers=headers)
-                status = resp.status_code
-            except httpx.HTTPError as exc:
-                error = f"{type(exc).__name__}: {exc}"[:MAX_ERROR] or type(exc).__name__
+        refused = None
+        try:
+            refused = await asyncio.to_thread(self._refused, d.url)
+            if refused:
+                error = f"refused: {refused}"
+            else:
+                status = await self._post(d)
+        except TimeoutError:
+            error = f"no answer within {self.settings.webhook_timeout:g} s"
+        except Exception as exc:  # httpx errors, and URLs httpx cannot use (IDNA, ...)
+            error = f"{type(exc).__name__}: {exc}"[:MAX_ERROR]
+            if not isinstance(exc, httpx.TransportError):
+                refused = refused or error  # it will not work next time either
         d.attempts += 1
         d.last_status, d.last_error = status, error
         if status is not None and 200 <= status < 300:
@@ -125,7 +161,8 @@ class WebhookSender:
         elif refused:
             d.state, d.next_attempt_at = DeliveryState.FAILED, None
         else:
-            delay = min(self.settings.webhook_retry_base * 2 ** (d.attempts - 1), MAX_DELAY)
+            doubling = 2 ** min(d.attempts - 1, 20)
+            delay = min(self.settings.webhook_retry_base * doubling, MAX_DELAY)
             nxt = utcnow() + timedelta(seconds=delay)
             if nxt > d.created_at + timedelta(seconds=self.settings.webhook_retry_for):
                 d.state, d.next_attempt_at = DeliveryState.FAILED, None
@@ -146,8 +183,10 @@ class WebhookSender:
         )
         try:
             await self.store.record(d, attempt)
-        except SQLAlchemyError as exc:  # sent again later: at least once
+        except SQLAlchemyError as exc:  # sent again later (at least once), after its backoff
             log.warning("webhook %s: its attempt could not be recorded (%r)", d.id, exc)
+            wait = (d.next_attempt_at - utcnow()).total_seconds() if d.next_attempt_at else 60.0
+            self._not_before[d.id] = time.monotonic() + max(1.0, wait)
 
     def _refused(self, url: str) -> str | None:
         """Checked again at each send (addresses change): own ports, denied networks."""

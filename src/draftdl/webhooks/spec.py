@@ -40,13 +40,15 @@ class WebhookTarget:
 
 
 def shown_url(url: str) -> str:
-    """The URL as answers show it: no credentials, no query (either may carry a secret)."""
+    """The URL as answers show it: scheme, host and port only (credentials, path and query
+    may all carry a secret: Slack's and Discord's hooks hold theirs in the path)."""
     parts = urlsplit(url)
     host = parts.hostname or ""
     if ":" in host:
         host = f"[{host}]"
     netloc = host + (f":{parts.port}" if parts.port else "")
-    return urlunsplit((parts.scheme, netloc, parts.path, "…" if parts.query else "", ""))
+    rest = "/…" if (parts.path not in ("", "/") or parts.query) else "/"
+    return urlunsplit((parts.scheme, netloc, "", "", "")) + rest
 
 
 def read_target(value: Any, loc: Loc, problems: list[FieldProblem]) -> WebhookTarget | None:
