@@ -6,14 +6,22 @@ from __future__ import annotations
 import itertools
 import json
 import re
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import pyJianYingDraft as jy
+
+from draftdl.drafts.location import staging_dirs
+from draftdl.drafts.profiles import PROFILES
 
 TRACK_MATERIALS = {"video": ("videos",), "audio": ("audios",), "text": ("texts",)}
 UPPER_UUID = re.compile(r"^[0-9A-F]{8}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{12}$")
 SEEN_IDS: set[str] = set()  # draft and content ids across every draft of the run (check 4)
 METETYPE = {"video": "video", "photo": "photo", "extract_music": "music"}
+# The one relative form every app-written draft uses, whatever its id (check 20).
+PLACEHOLDER = "##_draftpath_placeholder_0E685133-18CE-45ED-8CB8-2904A212EC80_##"
 
 
 @dataclass
@@ -46,16 +54,20 @@ class Draft:
         return path.read_bytes() == Path(original).read_bytes()
 
 
-def check_draft(path: str | Path, root: Path) -> Draft:
+def check_draft(path: str | Path, root: Path, profile: str | None = None) -> Draft:
+    """``profile``: the draft profile the draft must carry (None: any of them)."""
     folder = Path(path)
     root = root.resolve()
-    # 2, 18: a unique readable folder name, safe everywhere, in the root; nothing left over.
+    # 2, 18: a unique readable folder name, safe everywhere, in the root; nothing left over,
+    # neither in the root nor in a staging folder (built outside the root, check 18).
     assert folder.is_dir() and folder.parent == root
     name = folder.name
     assert not name.startswith(".") and len(name) <= 60
     assert not re.search(r'[<>:"/\\|?*]', name) and name[-1] not in ". "
     assert not UPPER_UUID.match(name.upper())
-    assert not list(root.glob(".building-*"))
+    assert not [p for p in root.glob(".*") if p.name.startswith((".building-", ".draftdl-"))]
+    for where in staging_dirs(root):
+        assert not list(where.glob(".building-*")), f"a build left in {where}"
     # 1: both timelines, identical, and the meta; valid UTF-8 JSON.
     content_bytes = (folder / "draft_content.json").read_bytes()
     assert (folder / "draft_info.json").read_bytes() == content_bytes
@@ -84,6 +96,17 @@ def check_draft(path: str | Path, root: Path) -> Draft:
     by_path = {e["file_Path"]: e for e in files}
     assert len(by_path) == len(files) == len({m["path"] for m in media})
     assert len({e["id"] for e in files}) == len(files)
+    # 7b: entries as the app writes them: a picture 5 s with no rough-cut range, the rest
+    # their length; ai_group_type; the meta counts the timeline's bytes.
+    for e in files:
+        assert e["ai_group_type"] == ""
+        if e["metetype"] == "photo":
+            assert e["duration"] == 5_000_000
+            assert e["roughcut_time_range"] == {"start": -1, "duration": -1}
+        else:
+            assert e["roughcut_time_range"] == {"start": 0, "duration": e["duration"]}
+    sizes = sum(Path(e["file_Path"]).stat().st_size for e in files)
+    assert meta["draft_timeline_materials_size_"] == sizes
     for m in media:
         entry = by_path[m["path"]]
         assert entry["metetype"] == METETYPE[m["type"]]
@@ -135,11 +158,60 @@ def check_draft(path: str | Path, root: Path) -> Draft:
     assert renders == sorted(renders)
     # 14: duration = the latest end.
     assert content["duration"] == latest_end
-    # 16: version markers.
-    assert content["version"] and content["new_version"] and content["platform"]["app_source"]
+    # 16: version markers: exactly one profile's, in both platform blocks; fps a float.
+    carried = [
+        p
+        for p in PROFILES.values()
+        if content["version"] == p.version
+        and content["new_version"] == p.new_version
+        and all(
+            {k: content[block].get(k) for k in p.platform()} == p.platform()
+            for block in ("platform", "last_modified_platform")
+        )
+    ]
+    assert len(carried) == 1, "the version markers are no profile's"
+    assert profile is None or carried[0].name == profile
+    assert isinstance(content["fps"], float) and content["fps"] > 0
     # 17: text style ranges in UTF-16 units.
     for text in content["materials"]["texts"]:
         body = json.loads(text["content"])
         units = len(body["text"].encode("utf-16-le")) // 2
         assert all(s["range"][1] == units for s in body["styles"])
+    # 19: pyJianYingDraft loads it as a template (the library's own reading of the draft).
+    script = jy.DraftFolder(str(root)).load_template(name)
+    assert (script.width, script.height) == tuple(
+        content["canvas_config"][k] for k in ("width", "height")
+    )
+    assert len(script.imported_tracks) == len(content["tracks"])
+    again = json.loads(script.dumps())  # and writes it back whole
+    assert again["duration"] == content["duration"] and len(again["tracks"]) == len(
+        content["tracks"]
+    )
     return Draft(folder, content, meta)
+
+
+def check_zip(archive: zipfile.ZipFile, folder: str, root: str | None = None) -> list[str]:
+    """20: a draft zip's media paths: the constant placeholder (none with a draft's own id),
+    or with ``root`` forward-slash absolute paths under it, in both timelines and the meta's
+    entries; the meta's folders follow. Returns the timeline's media paths."""
+    meta = json.loads(archive.read(f"{folder}/draft_meta_info.json"))
+    if root is None:
+        prefix = f"{PLACEHOLDER}/assets/"
+        assert meta["draft_fold_path"] == meta["draft_root_path"] == ""
+    else:
+        base = root.replace("\\", "/").rstrip("/")
+        prefix = f"{base}/{folder}/assets/"
+        assert meta["draft_root_path"] == base and meta["draft_fold_path"] == f"{base}/{folder}"
+    texts = {n: archive.read(f"{folder}/{n}") for n in ("draft_content.json", "draft_info.json")}
+    assert texts["draft_content.json"] == texts["draft_info.json"]
+    content = json.loads(texts["draft_content.json"])
+    paths = [m["path"] for k in ("videos", "audios") for m in content["materials"][k]]
+    entries = [
+        e["file_Path"] for g in meta["draft_materials"] if g["type"] == 0 for e in g["value"]
+    ]
+    for p in [*paths, *entries]:
+        assert p.startswith(prefix) and "\\" not in p, p
+    everything = b"".join(archive.read(n) for n in archive.namelist() if n.endswith(".json"))
+    ids = set(re.findall(rb"##_draftpath_placeholder_([^#]*)_##", everything))
+    assert ids <= {PLACEHOLDER.removeprefix("##_draftpath_placeholder_")[:-3].encode()}, ids
+    return paths

@@ -12,7 +12,7 @@ from typing import Any
 
 from PIL import Image
 
-from draftcheck import check_draft
+from draftcheck import PLACEHOLDER, check_draft, check_zip
 from draftdl.drafts.jianying import build_draft, gif_duration
 from draftdl.drafts.location import choose_drafts_root
 from fileserver import FileServer
@@ -95,23 +95,32 @@ async def test_zip_with_placeholders_and_with_a_root(
     archive = await fetch({})
     names = archive.namelist()
     assert f"{folder.name}/assets/clip.mp4" in names and f"{folder.name}/draft_info.json" in names
-    placeholder = f"##_draftpath_placeholder_{draft_id}_##/assets/"
-    for name in ("draft_content.json", "draft_info.json"):
-        paths = media_paths(archive, name)
-        assert paths and all(p.startswith(placeholder) for p in paths)
+    # The one constant placeholder the apps write, never one made of the draft's own id.
+    paths = check_zip(archive, folder.name)
+    assert len(paths) == 3
     text = b"".join(archive.read(n) for n in names if n.endswith(".json")).decode()
     assert str(folder) not in text and str(service.services.settings.data_dir) not in text
+    assert draft_id not in text.replace(f'"draft_id": "{draft_id}"', "")
+    manifest = json.loads(archive.read(f"{folder.name}/draftdl-manifest.json"))
+    assert manifest["placeholder"] == PLACEHOLDER and manifest["root"] is None
     assert (
         archive.read(f"{folder.name}/assets/clip.mp4") == (folder / "assets/clip.mp4").read_bytes()
     )
 
-    archive = await fetch({"root": "C:\\Users\\me\\JianyingPro Drafts"})
-    expected = f"C:\\Users\\me\\JianyingPro Drafts\\{folder.name}\\assets\\"
-    assert all(p.startswith(expected) for p in media_paths(archive, "draft_content.json"))
+    # With ?root=, absolute paths under it, with forward slashes as the apps write them.
+    archive = await fetch({"root": "C:\\Users\\me\\JianyingPro Drafts\\"})
+    root = "C:/Users/me/JianyingPro Drafts"
+    paths = check_zip(archive, folder.name, root)
+    assert paths[0] == f"{root}/{folder.name}/assets/clip.mp4"
     meta = json.loads(archive.read(f"{folder.name}/draft_meta_info.json"))
-    assert meta["draft_fold_path"] == f"C:\\Users\\me\\JianyingPro Drafts\\{folder.name}"
-    files = [e["file_Path"] for g in meta["draft_materials"] if g["type"] == 0 for e in g["value"]]
-    assert files and all(p.startswith(expected) for p in files)
+    assert meta["draft_fold_path"] == f"{root}/{folder.name}" and meta["draft_root_path"] == root
+    manifest = json.loads(archive.read(f"{folder.name}/draftdl-manifest.json"))
+    assert manifest["placeholder"] is None and manifest["root"] == root
+    check_zip(
+        await fetch({"root": "/Users/me/Movies/CapCut/Drafts/"}),
+        folder.name,
+        "/Users/me/Movies/CapCut/Drafts",
+    )
     assert not list((service.services.settings.data_dir / "tmp").iterdir())
 
     none = await service.http.get("/api/tasks/nope/draft.zip")

@@ -69,13 +69,17 @@ def create_app(settings: Settings, builder: DraftBuilder | None = None) -> FastA
             sys.platform,
             os.environ,
             Path.home(),
+            settings.draft_profile,
         )
         log.info("drafts go to %s (%s)", drafts_root.path, drafts_root.reason)
-        if stale := await asyncio.to_thread(remove_stale_builds, drafts_root.path):
+        staging = settings.data_dir.resolve() / "staging"  # used when on the root's device
+        if stale := await asyncio.to_thread(remove_stale_builds, drafts_root.path, 600.0, staging):
             log.warning("removed %d unfinished draft folders left by an earlier run", stale)
         client = Aria2Client()
         manager = Aria2Manager(settings, client)
-        drafts = builder or JianYingDraftBuilder(drafts_root.path, settings.local_media_roots)
+        drafts = builder or JianYingDraftBuilder(
+            drafts_root.path, settings.local_media_roots, settings.draft_profile, staging
+        )
         # With url_deny_networks, every connection aria2c makes is checked by the guard.
         egress = EgressGuard() if settings.url_deny_networks else None
         outbox = Outbox(settings.webhooks)

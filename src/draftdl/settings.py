@@ -37,6 +37,7 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from draftdl.drafts.profiles import DEFAULT_PROFILE, profile_problem
 from draftdl.errors import FieldProblem, SettingsError
 from draftdl.tasks.options import GUARDED, DownloadRule, parse_rules
 from draftdl.units import SIZE_HELP, parse_amount, parse_speed
@@ -87,6 +88,10 @@ class Settings(BaseSettings):
     data_dir: Path = Path("./data")
     database_url: str | None = None
     drafts_root: Path | None = None
+    draft_profile: str = Field(
+        DEFAULT_PROFILE,
+        description="version markers and draft folder: jianying-5.9, jianying-pro-10 or capcut",
+    )
 
     aria2c_path: str | None = None
     aria2_rpc_port: int = Field(6800, ge=0, le=65535)
@@ -199,6 +204,15 @@ class Settings(BaseSettings):
             if value.strip().lower() not in LOG_LEVELS:
                 raise ValueError(f"must be one of {', '.join(LOG_LEVELS)}")
             return value.strip().lower()
+        return value
+
+    @field_validator("draft_profile", mode="before")
+    @classmethod
+    def _draft_profile(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = value.strip().lower()
+        if (why := profile_problem(value)) is not None:
+            raise ValueError(why)
         return value
 
     @field_validator("url_deny_networks")

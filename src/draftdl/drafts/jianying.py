@@ -2,12 +2,14 @@
 
 Runs in a worker thread. pymediainfo (which pyJianYingDraft probes media with) is not
 thread-safe — concurrent probes give wrong results or crash (pymediainfo issue 152) — so every
-probe in this process goes through one lock. The folder is built under a hidden temporary name
-and renamed when complete: a failed build leaves nothing in ``drafts_root``.
+probe in this process goes through one lock. The folder is built in a staging folder outside
+``drafts_root`` on the same file system (location.staging_dir) and renamed into the root when
+complete: JianYing never lists a half-written draft, and a failed build leaves nothing.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
@@ -26,6 +28,8 @@ import pyJianYingDraft as jy
 from PIL import Image
 
 from draftdl.drafts.library_errors import explain
+from draftdl.drafts.location import STAGING_PREFIX, staging_dir, staging_dirs
+from draftdl.drafts.profiles import DEFAULT_PROFILE, PROFILES, apply_profile
 from draftdl.drafts.raw_writer import write_raw
 from draftdl.drafts.spec import SECOND, SUBTITLE_STYLE, DraftPlan, SegmentPlan, SubtitlePlan
 from draftdl.drafts.styles import apply_style, text_style
@@ -36,9 +40,12 @@ from draftdl.sources import OUTSIDE, SourcePolicy
 # Process-wide on purpose: the library it guards keeps process-wide state.
 PROBE_LOCK = threading.Lock()
 MAX_TITLE = 40
-STAGING = ".building-"  # + the build's key + a random part; location.py sweeps old ones
+STAGING = STAGING_PREFIX  # + the build's key + a random part; location.py sweeps old ones
 PICTURE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp"})
 PHOTO_DURATION = 10_800_000_000  # what the library gives a photo: 3 h, in µs
+# A picture's draft_materials entry as JianYing and CapCut write it: 5 s, no rough-cut range
+# (CapCut 7.5's meta, github.com/lsu7202/clickclip_mvp draft_meta_info.json @ 43ebf056).
+PHOTO_ENTRY_DURATION = 5_000_000
 
 Material: TypeAlias = Any  # jy.VideoMaterial or jy.AudioMaterial; the library is untyped
 
@@ -100,9 +107,12 @@ class MediaEntry:
     size: int
 
     def meta(self, now_s: int) -> dict[str, Any]:
+        photo = self.kind == "photo"
+        duration = PHOTO_ENTRY_DURATION if photo else self.duration
         return {
+            "ai_group_type": "",
             "create_time": now_s,
-            "duration": self.duration,
+            "duration": duration,
             "extra_info": os.path.basename(self.final_path),
             "file_Path": self.final_path,
             "height": self.height,
@@ -112,7 +122,9 @@ class MediaEntry:
             "item_source": 1,
             "md5": "",
             "metetype": self.kind,
-            "roughcut_time_range": {"duration": self.duration, "start": 0},
+            "roughcut_time_range": (
+                {"duration": -1, "start": -1} if photo else {"duration": duration, "start": 0}
+            ),
             "sub_time_range": {"duration": -1, "start": -1},
             "type": 0,
             "width": self.width,
@@ -314,6 +326,8 @@ def build_draft(
     root: Path,
     key: str | None = None,
     local: SourcePolicy | None = None,
+    profile: str = DEFAULT_PROFILE,
+    staging_root: Path | None = None,
 ) -> Path:
     """Writes the draft; returns its folder. Raises DraftBuildError with a usable message.
 
@@ -322,6 +336,10 @@ def build_draft(
     completion was never recorded (a kill -9, a shutdown past its grace) left that folder
     whole (it is renamed into place in one step), so running it again adopts the folder
     instead of making a copy.
+
+    ``profile`` is the default draft profile (the job's ``draft_config.profile`` wins);
+    ``staging_root`` is where to stage when it is on the root's file system (the data
+    folder's ``staging/``), else a hidden folder beside the root.
     """
     root = root.resolve()
     root.mkdir(parents=True, exist_ok=True)
@@ -335,11 +353,14 @@ def build_draft(
         if final.exists():  # not a draft of ours: never write over it
             final = _claim_name(root, title)
     if key is not None:  # an earlier run of this very build, cut off: its leftovers go
-        for leftover in root.glob(f"{STAGING}{key}-*"):
-            shutil.rmtree(leftover, ignore_errors=True)
+        for where in staging_dirs(root, staging_root):
+            for leftover in where.glob(f"{STAGING}{key}-*"):
+                shutil.rmtree(leftover, ignore_errors=True)
+    markers = PROFILES[plan.profile or profile]
     staging_name = f"{STAGING}{key or 'x'}-{uuid.uuid4().hex}"
-    staging = root / staging_name
-    folder = jy.DraftFolder(str(root))
+    stage_in = staging_dir(root, staging_root)
+    staging = stage_in / staging_name
+    folder = jy.DraftFolder(str(stage_in))
     try:
         canvas = plan.canvas
         script = folder.create_draft(staging_name, canvas.width, canvas.height, canvas.fps)
@@ -354,23 +375,45 @@ def build_draft(
         content = json.loads(script.dumps())
         write_raw(content, plan.raw, writer, {k: r.track_id for k, r in refs.items()})
         finish_content(content, writer.entries)
+        apply_profile(content, markers)
         text = json.dumps(content, ensure_ascii=False, indent=4)
         # Windows JianYing reads draft_content.json, macOS draft_info.json: the same bytes.
         for name in ("draft_content.json", "draft_info.json"):
             (staging / name).write_text(text, encoding="utf-8")
         _write_meta(staging, final, content, writer.entries)
-        os.rename(staging, final)
+        _move_into_place(staging, final)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return final
 
 
+def _move_into_place(staging: Path, final: Path) -> None:
+    """One rename. Should the staging folder turn out to be on another file system after all
+    (EXDEV), it is copied into a hidden folder inside the root first, then renamed."""
+    try:
+        os.rename(staging, final)
+    except OSError as exc:
+        if exc.errno != errno.EXDEV:
+            raise
+        near = final.parent / staging.name
+        try:
+            shutil.copytree(staging, near)
+            os.rename(near, final)
+        except BaseException:
+            shutil.rmtree(near, ignore_errors=True)
+            raise
+        shutil.rmtree(staging, ignore_errors=True)
+
+
 def finish_content(content: dict[str, Any], entries: Mapping[str, MediaEntry]) -> None:
     """What the library leaves out or gets wrong (0.3.1): audio materials point at their
     ``draft_materials`` entry too; text style ranges count UTF-16 units, as JianYing does (an
     emoji is two); a text segment refers to a speed material that is never written, so
-    references to nothing are dropped."""
+    references to nothing are dropped; ``fps`` is a float, as JianYing writes it (30.0)."""
+    fps = content.get("fps")
+    if isinstance(fps, int | float) and not isinstance(fps, bool):
+        content["fps"] = float(fps)
     known = {
         m["id"]
         for items in content["materials"].values()
@@ -436,6 +479,8 @@ def _write_meta(
         tm_draft_create=now_us,
         tm_draft_modified=now_us,
         tm_duration=content["duration"],
+        # The bytes of the media the timeline uses, as JianYing and CapCut write it.
+        draft_timeline_materials_size_=sum(e.size for e in entries.values()),
     )
     groups = meta.setdefault("draft_materials", [])
     files = next((g for g in groups if g.get("type") == 0), None)

@@ -1,11 +1,14 @@
 """A draft as a zip, for a JianYing on another machine.
 
 Inside the zip no path points at this server. By default media paths take JianYing's own
-relative form, ``##_draftpath_placeholder_<draft id>_##/assets/<file>``, which JianYing
-expands to wherever the folder is unpacked (reported to open on JianYing 10.8 for macOS; not
-verified elsewhere), and which ``draftdl pull`` turns into absolute paths of the folder it
-unpacks. With ``root`` (the client's draft folder) they become absolute paths under it
-instead, which any version reads, provided the folder is unpacked exactly there.
+relative form, ``##_draftpath_placeholder_0E685133-18CE-45ED-8CB8-2904A212EC80_##/assets/<file>``:
+one constant, whatever the draft id, in every draft JianYing and CapCut were seen to write
+(JianYing 5.5, CapCut 2.2, 6.7, 7.8; e.g. github.com/elityy/CAA-Video draft_info.json), which the
+app expands to wherever the folder is unpacked, and which ``draftdl pull`` turns into
+absolute paths of the folder it unpacks. With ``root`` (the client's draft folder) they become
+absolute paths under it instead, written with forward slashes as the apps write them
+(``C:/Users/me/.../com.lveditor.draft/<folder>/assets/<file>``), which any version reads,
+provided the folder is unpacked exactly there.
 
 The zip is the same bytes every time it is made from the same draft (members sorted, one
 fixed timestamp, fixed modes), so a download cut short can be resumed with a Range request
@@ -29,7 +32,7 @@ TIMELINES = ("draft_content.json", "draft_info.json")
 META = "draft_meta_info.json"
 MANIFEST = "draftdl-manifest.json"
 MANIFEST_FORMAT = 1
-PLACEHOLDER = "##_draftpath_placeholder_{draft_id}_##"
+PLACEHOLDER = "##_draftpath_placeholder_0E685133-18CE-45ED-8CB8-2904A212EC80_##"
 CHUNK = 1024 * 1024
 FILE_MODE = 0o100644 << 16  # a regular file, rw-r--r--, whoever made the zip
 ZipTime = tuple[int, int, int, int, int, int]
@@ -42,6 +45,11 @@ class PackedDraft:
 
     sha256: str
     size: int
+
+
+def root_form(root: str) -> str:
+    """The client's draft folder as the apps write paths: forward slashes, no trailing one."""
+    return root.replace("\\", "/").rstrip("/") or "/"
 
 
 def _rewrite(node: Any, old: str, new: str) -> Any:
@@ -94,13 +102,11 @@ def pack_draft(folder: Path, out: Path, root: str | None = None) -> PackedDraft:
     name = folder.name
     placeholder: str | None = None
     if root:
-        sep = "\\" if "\\" in root and "/" not in root else "/"
-        base = root.rstrip("/\\")
-        target = f"{base}{sep}{name}{sep}"
-        meta.update(draft_root_path=base, draft_fold_path=f"{base}{sep}{name}")
+        base = root_form(root)
+        target = f"{base}/{name}/"
+        meta.update(draft_root_path=base, draft_fold_path=f"{base}/{name}")
     else:
-        sep = "/"
-        placeholder = PLACEHOLDER.format(draft_id=meta["draft_id"])
+        placeholder = PLACEHOLDER
         target = f"{placeholder}/"
         meta.update(draft_root_path="", draft_fold_path="")
     # A Windows server writes its paths with "\\", a POSIX one with "/": both are the server's.
@@ -110,8 +116,8 @@ def pack_draft(folder: Path, out: Path, root: str | None = None) -> PackedDraft:
         fixed = data
         for prefix in prefixes:
             fixed = _rewrite(fixed, prefix, target)
-        if sep == "\\":  # assets/x → assets\\x after the root, as Windows writes them
-            fixed = _rewrite(fixed, target + "assets/", target + "assets\\")
+        if os.sep == "\\":  # a Windows server's assets\\x → assets/x, as the apps write it
+            fixed = _rewrite(fixed, target + "assets\\", target + "assets/")
         return fixed
 
     when = _zip_time(meta)
@@ -152,7 +158,7 @@ def pack_draft(folder: Path, out: Path, root: str | None = None) -> PackedDraft:
             "folder": name,
             "draft_id": meta.get("draft_id"),
             "placeholder": placeholder,
-            "root": root or None,
+            "root": root_form(root) if root else None,
             "files": listed,
         }
         archive.writestr(

@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
+from draftdl.drafts.profiles import read_profile
 from draftdl.drafts.styles import SegmentStyle, read_style
 from draftdl.errors import FieldProblem
 
@@ -126,6 +127,7 @@ class DraftPlan:
     config: dict[str, Any]
     tracks: list[TrackPlan] = field(default_factory=list)
     segments: list[SegmentPlan] = field(default_factory=list)
+    profile: str | None = None  # draft_config.profile; None: the draft_profile setting
     raw: list[RawSegmentPlan] = field(default_factory=list)  # raw (template) mode
     subtitles: list[SubtitlePlan] = field(default_factory=list)
 
@@ -240,6 +242,7 @@ def plan_draft(body: dict[str, Any], problems: list[FieldProblem]) -> DraftPlan:
         problems.append(FieldProblem(("draft_config", "config"), "must be an object"))
         extra_config = {}
     plan = DraftPlan(title, read_canvas(body, problems), dict(extra_config))
+    plan.profile = read_profile(config, problems)
 
     rules: dict[str, list[str]] = {}
     for rule in group.get("rules") or []:
