@@ -355,12 +355,16 @@ def pull(
         sha = download.fetch()
         try:
             manifest = verify_archive(download.part, sha)
-            unpacked = unpack_draft(download.part, manifest, target)
         except PullError as exc:
-            download.discard()  # a fresh download next time
+            download.discard()  # it does not check: a fresh download next time
             raise PullFailed(f"{exc}; nothing was unpacked") from None
-        except OSError as exc:
-            raise PullFailed(f"cannot unpack into {target}: {exc}") from None
+        try:
+            unpacked = unpack_draft(download.part, manifest, target)
+        except (PullError, OSError) as exc:  # the checked zip is kept for the next try
+            raise PullFailed(
+                f"cannot unpack into {target}: {exc}; the checked download is kept, "
+                "the same command tries again"
+            ) from None
         download.discard()
     except KeyboardInterrupt:
         if download.part.exists():
