@@ -72,6 +72,9 @@ class TaskSummary(Open):
 
     task_id: str
     title: str = Field(description='the rule group title, "" when it has none (searched by q)')
+    warnings: list[str] = Field(
+        description="keys of the job the draft does not use (client metadata, kept in the job)"
+    )
     status: TaskStatus
     priority: int
     max_download_limit: str | None = Field(description="the task's own speed cap")
@@ -102,6 +105,7 @@ class SubmitResponse(Open):
     status: TaskStatus
     message: str
     total_files: int = Field(description="distinct URLs to download")
+    warnings: list[str] = Field(description="what the draft does not use (kept in the job)")
     task: TaskView | None = Field(None, description="with ?wait=: the task as the wait ended")
 
 

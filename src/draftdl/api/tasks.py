@@ -95,7 +95,11 @@ async def submit(request: Request, services: ServicesDep, wait: Wait = 0) -> dic
 
 async def _accepted(services: Services, task: TaskState, wait: float) -> dict[str, Any]:
     """The submit answer; with ``wait``, once the task ended or the wait ran out."""
-    answer: dict[str, Any] = {"message": "task accepted", "total_files": len(task.files)}
+    answer: dict[str, Any] = {
+        "message": "task accepted",
+        "total_files": len(task.files),
+        "warnings": list(task.warnings),
+    }
     if wait > 0:
         task = await wait_until_final(services.queue, task.id, wait)
         answer["task"] = task.view()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Collection, Mapping, Sequence
 from datetime import timedelta
 
@@ -46,6 +47,7 @@ def _to_state(row: TaskRow, with_files: bool = True) -> TaskState:
         deadline_dropped=row.deadline_dropped,
         title=row.title,
         webhook=row.webhook,
+        warnings=json.loads(row.warnings) if row.warnings else [],
     )
     if not with_files:
         return task
@@ -138,6 +140,9 @@ class Database:
                     request_json=task.request_json,
                     title=task.title or "",
                     webhook=task.webhook,
+                    warnings=json.dumps(task.warnings, ensure_ascii=False)
+                    if task.warnings
+                    else None,
                     created_at=task.created_at,
                     **_task_values(task),
                 )

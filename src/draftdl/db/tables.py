@@ -30,6 +30,8 @@ class TaskRow(Base):
     deadline_dropped: Mapped[bool] = mapped_column(default=False, server_default=false())
     # The job's own webhook, checked at submit ({"url", "events"} as JSON); None: none.
     webhook: Mapped[str | None] = mapped_column(Text, default=None)
+    # What the draft does not use (tasks/unused.py), a JSON list; None: nothing.
+    warnings: Mapped[str | None] = mapped_column(Text, default=None)
     message: Mapped[str | None] = mapped_column(Text, default=None)
     error_message: Mapped[str | None] = mapped_column(Text, default=None)
     draft_path: Mapped[str | None] = mapped_column(Text, default=None)

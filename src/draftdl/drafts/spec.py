@@ -63,6 +63,7 @@ ITEM_KEYS = (
     "scale",
     "source_start",
     "source_duration",
+    "ext",  # the original server's extension hint: accepted, unused (the task's warnings)
 )
 SUBTITLE_TYPE = "subtitle"  # an item of this type with data.srt imports SRT subtitles
 SUBTITLE_KEYS = ("srt", "track", "start")

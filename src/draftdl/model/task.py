@@ -147,6 +147,7 @@ class TaskState:
     deadline_dropped: bool = False  # retried or regenerated: the job's deadline is over
     title: str | None = None  # stored; None when not given: taken from the request
     webhook: str | None = None  # stored: the job's webhook target as JSON (webhooks/spec.py)
+    warnings: list[str] = field(default_factory=list)  # stored: what the draft does not use
 
     def __post_init__(self) -> None:
         if self.title is None:
@@ -246,6 +247,7 @@ class TaskState:
         out: dict[str, Any] = {
             "task_id": self.id,
             "title": self.title or "",
+            "warnings": list(self.warnings),
             "status": self.status.value,
             "priority": self.priority,
             "max_download_limit": self.max_download_limit,

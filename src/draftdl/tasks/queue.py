@@ -246,6 +246,7 @@ class TaskQueue:
             deadline=job.deadline,
             title=job.title,
             webhook=job.webhook.to_json() if job.webhook else None,
+            warnings=job.warnings,
         )
         # One step that a client hanging up cannot split: stored means queued.
         self.in_flight.add(task.id)

@@ -24,6 +24,7 @@ from draftdl.errors import FieldProblem, RequestRejected
 from draftdl.model.task import task_title
 from draftdl.sources import SourcePolicy
 from draftdl.tasks.options import read_job_options
+from draftdl.tasks.unused import unused_keys
 from draftdl.units import parse_speed
 from draftdl.webhooks.spec import WebhookTarget, read_target
 
@@ -50,6 +51,7 @@ class ValidatedJob:
     title: str = ""
     urls: list[UrlRef] = field(default_factory=list)
     webhook: WebhookTarget | None = None
+    warnings: list[str] = field(default_factory=list)
 
 
 class _Checker:
@@ -275,6 +277,7 @@ def validate_job(body: Any, *, max_files: int, policy: SourcePolicy | None = Non
     # With url_deny_networks the egress guard is the proxy: a job cannot name another.
     read_job_options(body, c.problems, files=distinct, guarded=bool(c.policy.deny_networks))
     job.title = task_title(body)
+    job.warnings = unused_keys(body)
     if distinct > max_files:
         c.fail(
             ("materials",),
