@@ -234,10 +234,10 @@ def test_what_can_be_checked_before_downloading_is_refused() -> None:
 
     assert "must name its file" in problems(no_file)["raw_materials[2].data"]
 
-    def styled(body: dict[str, Any]) -> None:
-        body["segment_styles"] = {"TPL-SEG-TEXT": {"color": "#00ff00"}}
+    def styled(body: dict[str, Any]) -> None:  # read for the raw segment's kind (text)
+        body["segment_styles"] = {"TPL-SEG-TEXT": {"color": "#00ff00", "filters": ["Lofi II"]}}
 
-    assert "raw segment" in problems(styled)["segment_styles.TPL-SEG-TEXT"]
+    assert set(problems(styled)) == {"segment_styles.TPL-SEG-TEXT.filters"}
 
     def bad_text(body: dict[str, Any]) -> None:
         body["raw_materials"][0]["data"]["content"] = "plain words"
@@ -262,3 +262,86 @@ async def test_a_url_only_in_raw_materials_is_downloaded_into_the_draft(
     assert "http" not in json.dumps(draft.content["materials"]["audios"])
     assert "http" not in json.dumps(draft.content["materials"]["videos"])
     assert len(draft.track("Main")["segments"]) == 2
+
+
+def test_segment_styles_land_in_raw_segments_as_the_library_writes_them(tmp_path: Path) -> None:
+    body = template_job()
+    body["segment_styles"] = {
+        "TPL-SEG-VIDEO": {  # by segment id
+            "clip": {"x": 0.25, "scale_x": 1.5, "scale_y": 1.5},
+            "volume": 0.7,
+            "fade": {"in": 0.5, "out": 0.25},
+            "animations": {"intro": "动感放大"},
+            "transition": {"name": "叠化", "duration": 0.5},
+            "filters": [{"name": "Lofi II", "intensity": 60}],
+        },
+        "TPL-MAT-TEXT": {  # by material id
+            "color": "#00ff00",
+            "size": 20,
+            "font": "Anton",
+            "border": {"color": "#0000ff", "width": 60},
+            "shadow": {"distance": 10},
+        },
+    }
+    draft = build(body, tmp_path)
+    # The same calls on normal segments, in a script built here.
+    script = jy.ScriptFile(1920, 1080, 30, True)
+    video = jy.VideoSegment(
+        jy.VideoMaterial(str(MEDIA / "clip.mp4")),
+        jy.Timerange(0, 2_000_000),
+        clip_settings=jy.ClipSettings(transform_x=0.25, scale_x=1.5, scale_y=1.5),
+        volume=0.7,
+    )
+    video.add_fade(500_000, 250_000).add_animation(jy.IntroType.动感放大)
+    video.add_transition(jy.TransitionType.叠化, duration=500_000)
+    video.add_filter(jy.FilterType.Lofi_II, 60)
+    text = jy.TextSegment(
+        "hello",
+        jy.Timerange(0, 1_000_000),
+        font=jy.FontType.Anton,
+        style=jy.TextStyle(size=20, color=(0.0, 1.0, 0.0)),
+        border=jy.TextBorder(color=(0.0, 0.0, 1.0), width=60),
+        shadow=jy.TextShadow(distance=10),
+    )
+    for kind, segment in (("video", video), ("text", text)):
+        script.add_segment(segment, script.append_track(jy.TrackSpec(jy.TrackType[kind])))
+    want = json.loads(script.dumps())
+    by_id = {m["id"]: (c, m) for c, ms in want["materials"].items() if isinstance(ms, list)
+             for m in ms if isinstance(m, dict) and "id" in m}  # fmt: skip
+
+    def extras(seg: dict[str, Any], materials: Any) -> dict[str, dict[str, Any]]:
+        out = {}
+        for ref in seg["extra_material_refs"]:
+            material = materials(ref)
+            out[material["type"]] = {k: v for k, v in material.items() if k != "id"}
+        return out
+
+    raw_video = draft.track("Main")["segments"][0]
+    made_video = want["tracks"][0]["segments"][0]
+    assert raw_video["clip"] == made_video["clip"]  # x 0.25, scale 1.5; y as the raw had it
+    assert raw_video["volume"] == made_video["volume"] == 0.7
+    got = extras(raw_video, draft.material)
+    made = extras(made_video, lambda r: by_id[r][1])
+    for kind in ("audio_fade", "sticker_animation", "transition", "filter"):
+        assert got[kind] == made[kind], kind
+    assert got["speed"]["speed"] == 1.5  # the raw segment's own speed stays
+    kinds = [draft.material(r)["type"] for r in raw_video["extra_material_refs"]]
+    assert sorted(kinds) == sorted(["speed", "sticker_animation", "audio_fade", "transition",
+                                    "filter"])  # fmt: skip
+    (intro,) = got["sticker_animation"]["animations"]  # replaced the template's 斜切
+    assert intro["name"] == "动感放大"
+    assert raw_video["common_keyframes"][0]["property_type"] == "KFTypeAlpha"  # kept
+    clone = draft.track("Main")["segments"][1]  # a clone of the template: styled too
+    assert clone["clip"]["transform"]["x"] == 0.5 and clone["volume"] == 0.2  # its item wins
+    assert {draft.material(r)["type"] for r in clone["extra_material_refs"]} >= {"transition"}
+    # The raw text: the style's fields exactly as the library writes them, the rest kept.
+    (words,) = draft.track("Words")["segments"]
+    material = draft.material(words["material_id"])
+    made_text = by_id[want["tracks"][1]["segments"][0]["material_id"]][1]
+    styled, lib = json.loads(material["content"]), json.loads(made_text["content"])
+    for key in ("fill", "size", "font", "strokes", "shadows"):
+        assert styled["styles"][0][key] == lib["styles"][0][key], key
+    assert styled["styles"][0]["bold"] is True  # the raw template's, not the style's
+    assert material["check_flag"] == 31 | 32  # the shadow's bit added
+    (anim,) = [draft.material(r) for r in words["extra_material_refs"]]
+    assert anim["animations"][0]["name"] == "复古打字机"

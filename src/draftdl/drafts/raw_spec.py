@@ -25,13 +25,16 @@ from draftdl.drafts.spec import (
     DraftPlan,
     Loc,
     SegmentPlan,
+    StyleBook,
     TrackPlan,
     _number,
 )
+from draftdl.drafts.styles import SegmentStyle
 from draftdl.errors import FieldProblem
 
 PLACEHOLDER = "##_draftpath_placeholder"
 TRACK_CATEGORY = {"video": "videos", "audio": "audios", "text": "texts"}
+KIND_OF_CATEGORY = {category: kind for kind, category in TRACK_CATEGORY.items()}
 RAW_SEGMENT_FIELDS = frozenset(
     {
         "track_id",
@@ -198,6 +201,9 @@ class RawSegmentPlan:
     duration: int
     label: str = ""  # names it in messages
     overrides: dict[str, Any] = field(default_factory=dict)  # a template item's data
+    # The ids segment_styles may name it by: its segment id, then its material's ids.
+    targets: tuple[str, ...] = ()
+    style: SegmentStyle = field(default_factory=SegmentStyle)
 
     @property
     def end(self) -> int:
@@ -481,6 +487,12 @@ class _Reader:
             duration=target["duration"],
             label=f"raw segment {loc[1]}",
         )
+        names = [segment.get("id"), mid, material.get("id"), raw.get("material_id")]
+        plan.targets = tuple(
+            dict.fromkeys(
+                str(n) for n in names if isinstance(n, str | int) and not isinstance(n, bool)
+            )
+        )
         self.plan.raw.append(plan)
         for key in (raw.get("material_id"), mid):
             if isinstance(key, str | int) and not isinstance(key, bool):
@@ -670,27 +682,17 @@ def _check_raw_overlaps(plan: DraftPlan, problems: list[FieldProblem]) -> None:
 
 
 def _styles_of_raw(body: dict[str, Any], plan: DraftPlan, problems: list[FieldProblem]) -> None:
-    """``segment_styles`` for a raw segment are not applied yet (styles.apply_style works on
-    the library's segment objects, raw segments are JSON): refused rather than dropped."""
-    styles = body.get("segment_styles")
-    targets: list[tuple[Loc, Any]] = []
-    if isinstance(styles, dict):
-        targets = [(("segment_styles", key), key) for key in styles]
-    elif isinstance(styles, list):
-        for i, entry in enumerate(styles):
-            if isinstance(entry, dict):
-                for name in ("id", "material_id", "segment_id"):
-                    if name in entry:
-                        targets.append((("segment_styles", i, name), entry[name]))
-    raw_ids = {str(r.segment.get("id")) for r in plan.raw}
-    for loc, key in targets:
-        if str(key) in raw_ids:
-            problems.append(
-                FieldProblem(
-                    loc,
-                    f"{key!r} is a raw segment: draftdl does not apply segment_styles to raw "
-                    "segments yet; put the style into the segment's own JSON (its text "
-                    "material, extra materials, clip, volume)",
-                    "value_error.style_target",
-                )
-            )
+    """``segment_styles`` for each raw segment (and template clone), by its segment id, its
+    material's ids or the material it is the template of; the segment id's style wins key by
+    key over a material's. Read for the raw segment's kind: a key that does not apply to it is
+    a 422 naming the key. The writer (``raw_styles``) merges it into the copy."""
+    if not body.get("segment_styles") or not plan.raw:
+        return
+    book = StyleBook(body, {}, [])  # its shape problems are plan_draft's, reported already
+    book.problems = problems
+    for raw in plan.raw:
+        kind = KIND_OF_CATEGORY[raw.category]
+        style = SegmentStyle()
+        for target in reversed(raw.targets):
+            style = book.style(target, kind).over(style)
+        raw.style = style

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import pyJianYingDraft as jy
 
 from draftdl.drafts.raw_spec import PLACEHOLDER, RawSegmentPlan
+from draftdl.drafts.raw_styles import style_raw
 from draftdl.drafts.spec import SOURCE_KEYS, SegmentPlan
 from draftdl.errors import DraftBuildError
 
@@ -48,7 +49,9 @@ def write_raw(
     for raw in raws:
         try:
             segment, material, extras = _copy(raw)
-            _media(raw, segment, material, extras, writer)
+            probed = _media(raw, segment, material, extras, writer)
+            segment["target_timerange"] = {"start": raw.start, "duration": raw.duration}
+            style_raw(segment, material, extras, raw.style, KIND_OF_CATEGORY[raw.category], probed)
             _override(raw, segment, material, extras)
         except DraftBuildError:
             raise
@@ -107,8 +110,10 @@ def _media(
     material: dict[str, Any],
     extras: list[tuple[str, dict[str, Any]]],
     writer: DraftWriter,
-) -> None:
-    """The media file probed and placed; every other file named inside is placed too."""
+) -> Any:
+    """The media file probed and placed; every other file named inside is placed too.
+    Returns the library's material of the media (None for text)."""
+    probed = None
     if raw.category in ("videos", "audios"):
         assert raw.source is not None
         seg = SegmentPlan(
@@ -139,6 +144,7 @@ def _media(
             material.setdefault("type", "extract_music")
     for _, extra in extras:
         _place_files(extra, writer, raw)
+    return probed
 
 
 def _place_files(node: Any, writer: DraftWriter, raw: RawSegmentPlan) -> None:

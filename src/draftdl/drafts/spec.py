@@ -483,8 +483,12 @@ def _raw_segment_ids(body: dict[str, Any]) -> set[str]:
     out: set[str] = set()
     for entry in raw if isinstance(raw, list) else []:
         segment = entry.get("segment") if isinstance(entry, dict) else None
-        if isinstance(segment, dict) and segment.get("id") is not None:
-            out.add(str(segment["id"]))
+        if isinstance(segment, dict):  # styled by its segment id or its material's
+            for key in ("id", "material_id"):
+                if segment.get(key) is not None:
+                    out.add(str(segment[key]))
+        if isinstance(entry, dict) and entry.get("material_id") is not None:
+            out.add(str(entry["material_id"]))
     return out
 
 
