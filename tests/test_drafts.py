@@ -139,13 +139,14 @@ def test_track_layers_and_config(tmp_path: Path) -> None:
         },
         canvas_width=1280,
         canvas_height=720,
-        fps=60,
+        fps=29.97,
         draft_config={"config": {"video_mute": True}},
     )
     draft = check_draft(build_draft(plan_of(body), {}, tmp_path), tmp_path)
     assert [t["name"] for t in draft.content["tracks"]] == ["Bottom", "Top"]
     assert draft.content["config"]["video_mute"] is True
-    assert draft.content["canvas_config"]["width"] == 1280 and draft.content["fps"] == 60
+    assert draft.content["canvas_config"]["width"] == 1280
+    assert draft.content["fps"] == 29.97  # as asked (the library alone would write 30.0)
     renders = [t["segments"][0]["render_index"] for t in draft.content["tracks"]]
     assert renders == sorted(renders)
 

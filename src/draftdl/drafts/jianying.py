@@ -363,7 +363,9 @@ def build_draft(
     folder = jy.DraftFolder(str(stage_in))
     try:
         canvas = plan.canvas
-        script = folder.create_draft(staging_name, canvas.width, canvas.height, canvas.fps)
+        script = folder.create_draft(
+            staging_name, canvas.width, canvas.height, max(1, round(canvas.fps))
+        )
         script.content["config"].update(plan.config)
         script.content["id"] = str(uuid.uuid4()).upper()
         refs = {
@@ -375,6 +377,7 @@ def build_draft(
         content = json.loads(script.dumps())
         write_raw(content, plan.raw, writer, {k: r.track_id for k, r in refs.items()})
         finish_content(content, writer.entries)
+        content["fps"] = float(canvas.fps)  # as asked, a float as JianYing writes it
         apply_profile(content, markers)
         text = json.dumps(content, ensure_ascii=False, indent=4)
         # Windows JianYing reads draft_content.json, macOS draft_info.json: the same bytes.
