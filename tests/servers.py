@@ -73,6 +73,29 @@ def make_settings(data_dir: Path, **overrides: Any) -> Settings:
     return Settings(**values)
 
 
+async def wait_on_queue(
+    services: Services,
+    task_id: str,
+    predicate: Callable[[dict[str, Any]], bool],
+    timeout: float = 30.0,
+) -> dict[str, Any]:
+    """Waits on the task's own events (no polling) until ``predicate`` holds for its view."""
+    queue = services.queue
+    sub = queue.subscribe(task_id)
+    try:
+        async with asyncio.timeout(timeout):
+            while True:
+                view = (await queue.get_task(task_id)).view()
+                if predicate(view):
+                    return view
+                await sub.get()
+    except TimeoutError:
+        view = (await queue.get_task(task_id)).view()
+        raise AssertionError(f"task never reached the condition: {view}") from None
+    finally:
+        queue.unsubscribe(sub)
+
+
 @dataclass
 class Service:
     """A running app: HTTP through the ASGI transport, parts through ``services``."""
@@ -100,20 +123,7 @@ class Service:
         timeout: float = 30.0,
     ) -> dict[str, Any]:
         """Waits on the task's events (no polling) until ``predicate`` holds for its view."""
-        queue = self.services.queue
-        sub = queue.subscribe(task_id)
-        try:
-            async with asyncio.timeout(timeout):
-                while True:
-                    view = (await queue.get_task(task_id)).view()
-                    if predicate(view):
-                        return view
-                    await sub.get()
-        except TimeoutError:
-            view = (await queue.get_task(task_id)).view()
-            raise AssertionError(f"task never reached the condition: {view}") from None
-        finally:
-            queue.unsubscribe(sub)
+        return await wait_on_queue(self.services, task_id, predicate, timeout)
 
     async def wait_final(self, task_id: str, timeout: float = 30.0) -> dict[str, Any]:
         return await self.wait_task(task_id, lambda t: t["status"] in FINAL, timeout)

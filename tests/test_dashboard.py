@@ -27,7 +27,14 @@ import pytest
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
 
 from fileserver import FileServer
-from servers import LiveServer, ServerProcess, job, live_server, make_settings
+from servers import (
+    LiveServer,
+    ServerProcess,
+    job,
+    live_server,
+    make_settings,
+    wait_on_queue,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts"
@@ -157,20 +164,7 @@ async def wait_task(
     server: LiveServer, task_id: str, predicate: Callable[[View], bool], timeout: float = 30
 ) -> View:
     """Waits on the task's own events (no polling) until ``predicate`` holds for its view."""
-    queue = server.services.queue
-    sub = queue.subscribe(task_id)
-    try:
-        async with asyncio.timeout(timeout):
-            while True:
-                view = (await queue.get_task(task_id)).view()
-                if predicate(view):
-                    return view
-                await sub.get()
-    except TimeoutError:
-        view = (await queue.get_task(task_id)).view()
-        raise AssertionError(f"task never reached the condition: {view}") from None
-    finally:
-        queue.unsubscribe(sub)
+    return await wait_on_queue(server.services, task_id, predicate, timeout)
 
 
 async def wait_status(server: LiveServer, task_id: str, *statuses: str) -> View:

@@ -28,7 +28,15 @@ from schemathesis.errors import FailureGroup
 from fileserver import FileServer
 from servers import LiveServer, job, live_server, load_example, make_settings
 
-pytestmark = pytest.mark.fuzz
+pytestmark = [
+    pytest.mark.fuzz,
+    # Schemathesis's own strategies use the random module; Hypothesis warns about it once
+    # (not a failure of ours, and flaky by nature: only the first call warns).
+    pytest.mark.filterwarnings(
+        "ignore:Do not use the `random` module inside strategies"
+        ":hypothesis.errors.HypothesisDeprecationWarning"
+    ),
+]
 
 # Cases per operation (fewer with a token: the same code behind one more check). 100 were
 # needed to find that offset=2**63 answered 500; DRAFTDL_FUZZ_EXAMPLES=1000 for a long run.

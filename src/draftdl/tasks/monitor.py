@@ -404,7 +404,10 @@ class Monitor:
                     else:
                         missing.append((task, f))
                 continue
-            if self._apply(f, st):
+            changed = self._apply(f, st)
+            if task.status in HELD and f.download_speed:
+                f.download_speed = 0  # a read sent before the pause: a held task has no speed
+            if changed:
                 self._touch(task, f)
                 if f.done:
                     self._count_done(task, gid)
