@@ -181,7 +181,7 @@ def read_canvas(body: dict[str, Any], problems: list[FieldProblem]) -> Canvas:
         else:
             width, height = pw, ph
         break
-    fps = DEFAULT_FPS
+    fps: float = DEFAULT_FPS
     for loc, value in ((("draft_config", "fps"), config.get("fps")), (("fps",), body.get("fps"))):
         if value is None:
             continue
