@@ -328,7 +328,10 @@ def example(name: str, base_url: str) -> dict[str, Any]:
     return body
 
 
-@pytest.mark.parametrize("name", ["styles-text.json", "effects-video.json", "subtitles-srt.json"])
+@pytest.mark.parametrize(
+    "name",
+    ["styles-text.json", "effects-video.json", "subtitles-srt.json", "capcut-text-bubble.json"],
+)
 async def test_examples_are_accepted_and_build(
     name: str, service: Service, fileserver: FileServer
 ) -> None:
@@ -347,6 +350,10 @@ async def test_examples_are_accepted_and_build(
         (note,) = draft.track("Notes")["segments"]
         assert note["target_timerange"] == {"start": 1_500_000, "duration": 1_500_000}
         assert "an SRT given as text" in draft.material(note["material_id"])["content"]
+    if name == "capcut-text-bubble.json":  # 花字 and a bubble, in a CapCut-profile draft
+        assert draft.content["platform"]["app_source"] == "cc"
+        ids = {m.get("effect_id") for m in draft.content["materials"]["effects"]}
+        assert {"361595", "7296357486490144036"} <= ids
     if name == "effects-video.json":
         assert draft.content["materials"]["transitions"][0]["name"] == "上移"
         assert draft.content["materials"]["effects"][0]["name"] == "Lofi II"
