@@ -221,6 +221,9 @@ class _Server(ThreadingHTTPServer):
         self.stopping = threading.Event()
         self._conns_lock = threading.Lock()
         self._conns: dict[socket.socket, threading.Thread] = {}
+        # Every handler thread, until stop() has joined it: one whose connection is already
+        # untracked may still be finishing (a stream that saw the stop event on its own).
+        self._handlers: set[threading.Thread] = set()
         super().__init__(("127.0.0.1", port), _Handler)
 
     def server_bind(self) -> None:
@@ -239,6 +242,9 @@ class _Server(ThreadingHTTPServer):
         """Register a connection; one accepted during stop() is broken right away."""
         with self._conns_lock:
             self._conns[conn] = threading.current_thread()
+            if len(self._handlers) > 256:  # keep only those still running
+                self._handlers = {t for t in self._handlers if t.is_alive()}
+            self._handlers.add(threading.current_thread())
             if not self.stopping.is_set():
                 return
         _break(conn)
@@ -253,7 +259,9 @@ class _Server(ThreadingHTTPServer):
             items = list(self._conns.items())
         for conn, _ in items:
             _break(conn)
-        return [thread for _, thread in items]
+        with self._conns_lock:
+            threads, self._handlers = self._handlers, set()
+        return list(threads)
 
 
 def _break(conn: socket.socket) -> None:
