@@ -179,44 +179,24 @@ def _post(ctx: click.Context, server: str, token: str | None, path: str) -> Any:
     return connect(ctx, server, token).request("POST", path)
 
 
-@click.command()
-@click.argument("task_id")
-@server_options
-@click.pass_context
-def pause(ctx: click.Context, task_id: str, server: str, token: str | None) -> None:
-    """Pause a pending or downloading task (its bytes are kept)."""
-    answer = _post(ctx, server, token, f"/api/tasks/{task_id}/pause")
-    click.echo(answer.get("message") or f"task {task_id} {answer.get('status')}")
+def _control(name: str, summary: str) -> click.Command:
+    """A command that POSTs one control (``/api/tasks/{id}/<name>``) and says the answer."""
+
+    @click.command(name=name, help=summary)
+    @click.argument("task_id")
+    @server_options
+    @click.pass_context
+    def command(ctx: click.Context, task_id: str, server: str, token: str | None) -> None:
+        answer = _post(ctx, server, token, f"/api/tasks/{task_id}/{name}")
+        click.echo(answer.get("message") or f"task {task_id} {answer.get('status')}")
+
+    return command
 
 
-@click.command()
-@click.argument("task_id")
-@server_options
-@click.pass_context
-def resume(ctx: click.Context, task_id: str, server: str, token: str | None) -> None:
-    """Resume a paused task."""
-    answer = _post(ctx, server, token, f"/api/tasks/{task_id}/resume")
-    click.echo(answer.get("message") or f"task {task_id} {answer.get('status')}")
-
-
-@click.command()
-@click.argument("task_id")
-@server_options
-@click.pass_context
-def cancel(ctx: click.Context, task_id: str, server: str, token: str | None) -> None:
-    """Cancel a task; its record is kept."""
-    answer = _post(ctx, server, token, f"/api/tasks/{task_id}/cancel")
-    click.echo(answer.get("message") or f"task {task_id} {answer.get('status')}")
-
-
-@click.command()
-@click.argument("task_id")
-@server_options
-@click.pass_context
-def regenerate(ctx: click.Context, task_id: str, server: str, token: str | None) -> None:
-    """Build a completed or failed task's draft again."""
-    answer = _post(ctx, server, token, f"/api/tasks/{task_id}/regenerate")
-    click.echo(answer.get("message") or f"task {task_id} {answer.get('status')}")
+pause = _control("pause", "Pause a pending or downloading task (its bytes are kept).")
+resume = _control("resume", "Resume a paused task.")
+cancel = _control("cancel", "Cancel a task; its record is kept.")
+regenerate = _control("regenerate", "Build a completed or failed task's draft again.")
 
 
 def _split_pairs(api: ApiClient, task_id: str, values: tuple[str, ...]) -> dict[str, str]:

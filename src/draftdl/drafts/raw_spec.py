@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from draftdl.drafts.spec import (
+    ITEM_KEYS,
     SECOND,
     SOURCE_KEYS,
     DraftPlan,
@@ -49,22 +50,7 @@ RAW_SEGMENT_FIELDS = frozenset(
 )
 RAW_MATERIAL_FIELDS = frozenset({"id", "category", "data"})
 # The keys of testData.items[].data a template clone applies (seconds, like normal mode).
-TEMPLATE_DATA_KEYS = frozenset(
-    {
-        "track",
-        "start",
-        "duration",
-        "source_start",
-        "source_duration",
-        "path",
-        "text",
-        "volume",
-        "speed",
-        "x",
-        "y",
-        "scale",
-    }
-)
+TEMPLATE_DATA_KEYS = frozenset(ITEM_KEYS) - {"ext"}  # ext is a hint normal mode lists
 
 _WORDS = str.split  # the lists below are written as words, one key each
 
