@@ -31,10 +31,10 @@ router = APIRouter(prefix="/api/tasks", tags=["control"])
 limits_router = APIRouter(prefix="/api/settings", tags=["settings"])
 
 
-def require_json_when_sent(request: Request) -> None:
+async def require_json_when_sent(request: Request) -> None:
     """An optional body: when there is one, it is JSON."""
     if request.headers.get("content-length", "0") != "0" or "transfer-encoding" in request.headers:
-        require_json(request)
+        await require_json(request)
 
 
 def _speed(value: str | int | None, loc: tuple[str, ...]) -> str | None:

@@ -1,4 +1,7 @@
-"""Dependencies: the parts built in ``create_app``, reached through ``app.state``."""
+"""Dependencies: the parts built in ``create_app``, reached through ``app.state``.
+
+Every dependency is ``async def``: FastAPI runs a plain ``def`` in its thread pool, a thread
+hop per dependency per request for code that never blocks."""
 
 from __future__ import annotations
 
@@ -25,7 +28,7 @@ class Services:
     drafts: DraftsRoot
 
 
-def get_services(request: Request) -> Services:
+async def get_services(request: Request) -> Services:
     services: Services = request.app.state.services
     return services
 
@@ -60,14 +63,14 @@ def _utf8(text: str) -> bytes:
     return text.encode("utf-8", "surrogatepass")
 
 
-def require_token(
+async def require_token(
     request: Request,
     creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> None:
     _check(request, creds.credentials if creds else None)
 
 
-def require_token_or_query(
+async def require_token_or_query(
     request: Request,
     creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
     token: Annotated[str | None, Depends(query_token)],
@@ -95,7 +98,7 @@ def is_json(content_type: str | None) -> bool:
     return True
 
 
-def require_json(request: Request) -> None:
+async def require_json(request: Request) -> None:
     """Before the body is read: only JSON, which also keeps out cross-site "simple" requests
     (a form or text/plain POST that a browser sends without asking)."""
     content_type = request.headers.get("content-type")

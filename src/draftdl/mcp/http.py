@@ -112,7 +112,7 @@ class McpEndpoint:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
         try:
-            require_token(request, await bearer(request))
+            await require_token(request, await bearer(request))
         except HTTPException as exc:
             await error_response(exc.detail, exc.status_code, exc.headers)(scope, receive, send)
             return

@@ -10,7 +10,7 @@ from pathlib import Path
 from draftdl.errors import FieldProblem, RequestRejected
 from draftdl.model.task import FileState, new_gid
 from draftdl.sources import SourcePolicy
-from draftdl.tasks.planner import inside, plan_files
+from draftdl.tasks.planner import name_inside, plan_files
 from draftdl.tasks.validation import ValidatedJob, validate_job
 
 log = logging.getLogger(__name__)
@@ -53,12 +53,13 @@ def parse_job(
 
 
 def plan_task_files(job: ValidatedJob, folder: Path) -> list[FileState]:
+    base = folder.resolve()
     return [
         FileState(
             idx=i,
             url=planned.url,
             file_name=planned.file_name,
-            file_path=str(inside(folder, planned.file_name)),
+            file_path=str(name_inside(base, planned.file_name)),
             gid=new_gid(),
         )
         for i, planned in enumerate(plan_files(job.urls))
