@@ -352,8 +352,12 @@ class TaskQueue:
         held: list[tuple[int, int, str]] = []
         no_space: str | None = None
         space_checked = False
+        # Counted once, then by what this loop starts: a sweep over 10,000 waiting tasks per
+        # start was quadratic. Tasks that end meanwhile only make it start fewer, and their
+        # transition wakes the scheduler again.
+        active = self.active_count()
         try:
-            while self._pending and self.active_count() < self.settings.max_active_tasks:
+            while self._pending and active < self.settings.max_active_tasks:
                 entry = heapq.heappop(self._pending)
                 task = self.live.get(entry[2])
                 if task is None or task.status is not TaskStatus.PENDING:
@@ -378,6 +382,7 @@ class TaskQueue:
                 self.in_flight.add(task.id)
                 try:
                     await self._start(task)
+                    active += task.status in ACTIVE
                 except Exception:
                     log.exception("task %s could not be started; trying again shortly", task.id)
                     held.append(entry)
