@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -237,11 +238,14 @@ def print_profiles(profiles: list[Json]) -> None:
 def markdown(result: Json) -> str:
     """The target table as README carries it, with the date and the machine."""
     m = result["machine"]
-    lines = [
+    head = (
         f"Measured {result['created'][:10]} on {m['cpus']} cores ({m['cpu']}), "
-        f"{m['memory_gib']} GiB, Linux {m['kernel']}, Python {m['python']}, {m['aria2c']}, "
-        f"{m['nginx']}; commit {m['commit']}; `{result['command']}` "
-        f"({result['duration_s'] / 60:.1f} min).",
+        f"{m['memory_gib']} GiB, Linux {m['kernel']}, Python {m['python']}, "
+        f"{m['aria2c'].replace(' version', '')}, {m['nginx'].replace('nginx version: ', '')}; "
+        f"commit {m['commit']}; `{result['command']}` ({result['duration_s'] / 60:.1f} min)."
+    )
+    lines = [
+        textwrap.fill(head, 96, break_on_hyphens=False, break_long_words=False),
         "",
         "| target | measured | spread over series | n | target | met |",
         "|---|---|---|---|---|---|",

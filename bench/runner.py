@@ -385,7 +385,8 @@ def main(argv: list[str] | None = None) -> int:
     if "LAT" in by_name:
         report.print_lat(by_name["LAT"])
         print()
-    report.print_targets(targets)
+    if measured and not args.only_bare:
+        report.print_targets(targets)
     report.print_problems(summaries)
     if profiles:
         print()
