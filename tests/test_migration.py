@@ -1,6 +1,7 @@
 """A database made by an older draftdl: the service starts on it, adds the columns it lacks
-(with their defaults and indexes), fills the old tasks' titles, and new tasks work. SQLite
-always; PostgreSQL when its server and asyncpg are on the machine."""
+(with their defaults and indexes, the status filter's among them), fills the old tasks' titles
+and file totals, and new tasks work. SQLite always; PostgreSQL when its server and asyncpg are
+on the machine."""
 
 from __future__ import annotations
 
@@ -80,6 +81,19 @@ async def columns_of(url: str) -> dict[str, set[str]]:
         await engine.dispose()
 
 
+async def index_columns(url: str, table: str) -> dict[str, list[str | None]]:
+    engine = create_async_engine(url)
+    try:
+        async with engine.connect() as conn:
+
+            def read(sync: Any) -> dict[str, list[str | None]]:
+                return {i["name"]: i["column_names"] for i in inspect(sync).get_indexes(table)}
+
+            return await conn.run_sync(read)
+    finally:
+        await engine.dispose()
+
+
 async def check_the_service_on_an_old_database(
     data_dir: Path, fileserver: FileServer, database_url: str | None = None
 ) -> None:
@@ -96,6 +110,19 @@ async def check_the_service_on_an_old_database(
             ("old-untitled", ""),
             ("old-done", "Old Ünïcode"),
         ]
+        # The file totals a listing shows were filled in from the old file rows.
+        progress = {t["task_id"]: t["progress"] for t in listing["tasks"]}
+        assert {k: progress["old-done"][k] for k in ("total_files", "completed_files")} == {
+            "total_files": 1,
+            "completed_files": 1,
+        }
+        assert (progress["old-done"]["total_size"], progress["old-done"]["downloaded_size"]) == (
+            2048,
+            2048,
+        )
+        assert progress["old-untitled"]["total_files"] == 0
+        done_only = (await svc.http.get("/api/tasks", params={"status": "completed"})).json()
+        assert [t["task_id"] for t in done_only["tasks"]] == ["old-done"]
         found = (await svc.http.get("/api/tasks", params={"q": "ünï"})).json()
         assert [t["task_id"] for t in found["tasks"]] == ["old-done"]
         done = await svc.task("old-done")
@@ -109,6 +136,8 @@ async def check_the_service_on_an_old_database(
         assert (await svc.http.get("/api/tasks", params={"q": "new"})).json()["total"] == 1
 
     now = await columns_of(url)
+    # The status filter's index (the old one on status alone stays; it is harmless).
+    assert (await index_columns(url, "tasks"))["ix_tasks_status_seq"] == ["status", "seq"]
     for table in Base.metadata.sorted_tables:
         assert {c.name for c in table.columns} <= now[table.name]
         assert {f"index:{i.name}" for i in table.indexes} <= now[table.name]

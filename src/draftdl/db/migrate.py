@@ -3,11 +3,12 @@
 ``create_all`` makes missing tables but never changes an existing one, so a database made by an
 older draftdl lacks the columns (and their indexes) added since. At start, right after it, each
 column the metadata has and its table lacks is added (``ALTER TABLE ... ADD COLUMN`` with its
-default) and each missing index created; then the backfill registered for a new column fills
-the old rows in one pass (``tasks.title`` from the stored request). All of it commits together,
-so a start cut off half-way leaves the old schema and the next start does it again. Columns are
-only ever added, never changed or dropped: this is all a migration has to do, on SQLite and
-PostgreSQL alike.
+default) and each missing index created (``ix_tasks_status_seq`` for the status filter); then
+the backfill registered for a new column fills the old rows in one pass (``tasks.title`` from
+the stored request, the file totals from the file rows). All of it commits together, so a start
+cut off half-way leaves the old schema and the next start does it again. Columns are only ever
+added, never changed or dropped: this is all a migration has to do, on SQLite and PostgreSQL
+alike.
 """
 
 from __future__ import annotations
@@ -16,12 +17,25 @@ import json
 import logging
 from collections.abc import Callable
 
-from sqlalchemy import Column, Connection, Table, bindparam, inspect, literal, select, update
+from sqlalchemy import (
+    Column,
+    ColumnElement,
+    Connection,
+    ScalarSelect,
+    Table,
+    bindparam,
+    func,
+    inspect,
+    literal,
+    select,
+    update,
+)
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql.elements import TextClause
 from sqlalchemy.sql.schema import ColumnDefault, DefaultClause
 
-from draftdl.db.tables import Base, TaskRow
+from draftdl.db.tables import Base, FileRow, TaskRow
+from draftdl.model.states import FileStatus
 from draftdl.model.task import task_title
 
 log = logging.getLogger(__name__)
@@ -131,6 +145,35 @@ def _backfill_titles(conn: Connection) -> int:
             filled += len(params)
 
 
+def _backfill_totals(conn: Connection) -> int:
+    """Every old task's file counts and sizes (all six columns came together), from its file
+    rows: one statement, a correlated count or sum per column."""
+    tasks = Base.metadata.tables[TaskRow.__tablename__]
+    files = Base.metadata.tables[FileRow.__tablename__]
+
+    def count(*where: ColumnElement[bool]) -> ScalarSelect[int]:
+        return select(func.count()).where(files.c.task_id == tasks.c.id, *where).scalar_subquery()
+
+    def total(column: str) -> ScalarSelect[int]:
+        return (
+            select(func.coalesce(func.sum(files.c[column]), 0))
+            .where(files.c.task_id == tasks.c.id)
+            .scalar_subquery()
+        )
+
+    done = conn.execute(
+        update(tasks).values(
+            files_total=count(),
+            files_completed=count(files.c.status == FileStatus.COMPLETE.value),
+            files_failed=count(files.c.status == FileStatus.ERROR.value),
+            files_active=count(files.c.status == FileStatus.ACTIVE.value),
+            total_size=total("total_length"),
+            downloaded_size=total("completed_length"),
+        )
+    )
+    return int(done.rowcount or 0)
+
+
 def _title_of(text: str) -> str:
     try:
         return task_title(json.loads(text))
@@ -138,4 +181,7 @@ def _title_of(text: str) -> str:
         return ""
 
 
-BACKFILLS: dict[str, Callable[[Connection], int]] = {"tasks.title": _backfill_titles}
+BACKFILLS: dict[str, Callable[[Connection], int]] = {
+    "tasks.title": _backfill_titles,
+    "tasks.files_total": _backfill_totals,
+}

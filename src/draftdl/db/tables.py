@@ -1,12 +1,13 @@
 """Tables: one row per task (the request as received), one per file to download, and the
-webhook outbox (one row per delivery, one per attempt)."""
+webhook outbox (one row per delivery, one per attempt). Read and written with Core statements
+(db/repo.py), never through the ORM's unit of work: the classes only declare the schema."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Integer, String, Text, false
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, false
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from draftdl.model.task import MAX_TITLE
 
@@ -17,10 +18,13 @@ class Base(DeclarativeBase):
 
 class TaskRow(Base):
     __tablename__ = "tasks"
+    # The status filter walks this in list order and stops after a page (an older database
+    # also has ix_tasks_status, which this one makes redundant).
+    __table_args__ = (Index("ix_tasks_status_seq", "status", "seq"),)
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     seq: Mapped[int] = mapped_column(Integer, index=True)
-    status: Mapped[str] = mapped_column(String(16), index=True)
+    status: Mapped[str] = mapped_column(String(16))
     priority: Mapped[int] = mapped_column(Integer, default=0)
     max_download_limit: Mapped[str | None] = mapped_column(String(32), default=None)
     request_json: Mapped[str] = mapped_column(Text)
@@ -36,16 +40,17 @@ class TaskRow(Base):
     error_message: Mapped[str | None] = mapped_column(Text, default=None)
     draft_path: Mapped[str | None] = mapped_column(Text, default=None)
     progress_percent: Mapped[float] = mapped_column(default=0.0)
+    # The files' counts and sizes (FileTotals), written with the file rows: a listing reads
+    # them here instead of adding up the rows of every task on the page.
+    files_total: Mapped[int] = mapped_column(default=0, server_default="0")
+    files_completed: Mapped[int] = mapped_column(default=0, server_default="0")
+    files_failed: Mapped[int] = mapped_column(default=0, server_default="0")
+    files_active: Mapped[int] = mapped_column(default=0, server_default="0")
+    total_size: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    downloaded_size: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(index=True)
     updated_at: Mapped[datetime]
     completed_at: Mapped[datetime | None] = mapped_column(default=None)
-
-    files: Mapped[list[FileRow]] = relationship(
-        back_populates="task",
-        cascade="all, delete-orphan",
-        order_by="FileRow.idx",
-        lazy="raise",
-    )
 
 
 class FileRow(Base):
@@ -67,8 +72,6 @@ class FileRow(Base):
     error_message: Mapped[str | None] = mapped_column(Text, default=None)
     next_retry_at: Mapped[datetime | None] = mapped_column(default=None)
     source_url: Mapped[str | None] = mapped_column(Text, default=None)
-
-    task: Mapped[TaskRow] = relationship(back_populates="files", lazy="raise")
 
 
 class DeliveryRow(Base):

@@ -90,6 +90,9 @@ class FileState:
     stall_mark: tuple[float, int] | None = None
     # Not stored: worked out from the stored request and the download rules (None: not yet).
     options: RequestOptions | None = field(default=None, repr=False, compare=False)
+    # Not stored: the row's values as last written or read (db/rows.py); None: unknown, so
+    # the next write of the task's files includes it. Copied with the file, like the rest.
+    saved: tuple[object, ...] | None = field(default=None, repr=False, compare=False)
 
     @property
     def done(self) -> bool:
@@ -123,6 +126,21 @@ class FileTotals:
     active: int = 0
     total_size: int = 0
     downloaded: int = 0
+
+    @classmethod
+    def of(cls, files: list[FileState]) -> FileTotals:
+        total = completed = failed = active = size = downloaded = 0
+        for f in files:
+            total += 1
+            if f.status is FileStatus.COMPLETE:
+                completed += 1
+            elif f.status is FileStatus.ERROR:
+                failed += 1
+            elif f.status is FileStatus.ACTIVE:
+                active += 1
+            size += f.total_length
+            downloaded += f.completed_length
+        return cls(total, completed, failed, active, size, downloaded)
 
 
 @dataclass

@@ -574,9 +574,9 @@ class TaskQueue:
                 self.outbox.forget(task.id)  # parsed again if it comes back (a retry)
             for key, value in changes.items():
                 setattr(task, key, value)
-            if ended:
-                for f in task.files:
-                    _stopped(f)
+            if ended:  # their rows hold what the copies wrote (db/rows.py)
+                for f, written in zip(task.files, saved.files, strict=True):
+                    _stopped(f).saved = written.saved
             task.progress_percent = saved.progress_percent
             elapsed = (task.updated_at - task.created_at).total_seconds()
             log.info("%8.2fs → task %s %s → %s", elapsed, task.id, src.value, dst.value)
