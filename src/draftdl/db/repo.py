@@ -53,6 +53,11 @@ UPDATE_TASK = update(TASKS).where(TASKS.c.id == bindparam("b_id"))
 UPDATE_FILE = update(FILES).where(
     FILES.c.task_id == bindparam("b_task"), FILES.c.idx == bindparam("b_idx")
 )
+# A finished task's GET (built once: building a statement costs more than running it).
+LOAD_TASK = select(TASKS).where(TASKS.c.id == bindparam("task_id"))
+LOAD_FILES = (
+    select(*FILE_COLUMNS).where(FILES.c.task_id == bindparam("task_id")).order_by(FILES.c.idx)
+)
 
 Rows = list[dict[str, object]]
 
@@ -218,12 +223,10 @@ def _cleanup(conn: Connection, cutoff: datetime) -> list[str]:
 
 
 def _load_task(conn: Connection, task_id: str) -> TaskState | None:
-    row = conn.execute(select(TASKS).where(TASKS.c.id == task_id)).first()
+    row = conn.execute(LOAD_TASK, {"task_id": task_id}).first()
     if row is None:
         return None
-    files = conn.execute(
-        select(*FILE_COLUMNS).where(FILES.c.task_id == task_id).order_by(FILES.c.idx)
-    )
+    files = conn.execute(LOAD_FILES, {"task_id": task_id})
     return task_state(row, [file_state(f) for f in files])
 
 
