@@ -91,6 +91,7 @@ class TaskQueue:
         self._background: set[asyncio.Task[Any]] = set()
         self._moves: set[asyncio.Future[bool]] = set()  # transitions being saved
         self._holding: set[str] = set()  # popped by the scheduler, to be put back
+        self._active: set[str] = set()  # live tasks in an ACTIVE state: counted in O(1)
         self.working: dict[str, asyncio.Task[Any]] = {}  # task id → the step running for it
         self.in_flight: set[str] = set()  # being stored or started: not stranded
         self.built: dict[str, str | None] = {}  # drafts built whose completion is not saved yet
@@ -184,7 +185,7 @@ class TaskQueue:
     def adopt(self, task: TaskState) -> None:
         """Takes up a stored unfinished task: each state says what carries it on."""
         task.deadline = None if task.deadline_dropped else deadline_of(task)
-        self.live[task.id] = task
+        self._hold(task)
         self.resume(task)
         if task.deadline is not None:
             self.upkeep.wake()
@@ -269,7 +270,7 @@ class TaskQueue:
         deliveries = self.outbox.deliveries_for(task, task.status.value)
         await self._write(self.db.save_task, task, deliveries)
         self.outbox.stored(deliveries)
-        self.live[task.id] = task
+        self._hold(task)
         heapq.heappush(self._pending, (-task.priority, task.seq, task.id))
         self._wake_scheduler.set()
         log.info("accepted task %s: %d files, priority %d", task.id, len(task.files), task.priority)
@@ -335,7 +336,19 @@ class TaskQueue:
     # -- scheduling -----------------------------------------------------------------------
 
     def active_count(self) -> int:
-        return sum(1 for t in self.live.values() if t.status in ACTIVE)
+        return len(self._active)
+
+    def _hold(self, task: TaskState) -> None:
+        """Keeps a live task and the active set in step; every change of ``live`` goes here."""
+        self.live[task.id] = task
+        if task.status in ACTIVE:
+            self._active.add(task.id)
+        else:
+            self._active.discard(task.id)
+
+    def _drop(self, task_id: str) -> None:
+        self.live.pop(task_id, None)
+        self._active.discard(task_id)
 
     async def _schedule_loop(self) -> None:
         while True:
@@ -352,12 +365,8 @@ class TaskQueue:
         held: list[tuple[int, int, str]] = []
         no_space: str | None = None
         space_checked = False
-        # Counted once, then by what this loop starts: a sweep over 10,000 waiting tasks per
-        # start was quadratic. Tasks that end meanwhile only make it start fewer, and their
-        # transition wakes the scheduler again.
-        active = self.active_count()
         try:
-            while self._pending and active < self.settings.max_active_tasks:
+            while self._pending and self.active_count() < self.settings.max_active_tasks:
                 entry = heapq.heappop(self._pending)
                 task = self.live.get(entry[2])
                 if task is None or task.status is not TaskStatus.PENDING:
@@ -382,7 +391,6 @@ class TaskQueue:
                 self.in_flight.add(task.id)
                 try:
                     await self._start(task)
-                    active += task.status in ACTIVE
                 except Exception:
                     log.exception("task %s could not be started; trying again shortly", task.id)
                     held.append(entry)
@@ -461,7 +469,7 @@ class TaskQueue:
         async with self._transition_lock:
             self.monitor.untrack(task)
             await self._write(self.db.delete_task, task.id)
-            self.live.pop(task.id, None)
+            self._drop(task.id)
 
     def start_build(self, task: TaskState) -> None:
         self._spawn(self._build(task), f"build-{task.id}", task)
@@ -586,10 +594,10 @@ class TaskQueue:
             if final is not None:
                 self.bus.publish(final, task.id, payload)
             if dst.final:
-                self.live.pop(task.id, None)
+                self._drop(task.id)
                 self._wake_scheduler.set()
             else:
-                self.live[task.id] = task  # (a retried task comes back)
+                self._hold(task)  # (a retried task comes back)
                 if dst in ACTIVE or src in ACTIVE:
                     self._wake_scheduler.set()
             return True
