@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from draftdl.aria2.models import AddRequest
+from draftdl.aria2.models import AddRequest, StatusBook
 from draftdl.aria2.process import Aria2Manager
 from draftdl.aria2.rpc import Aria2Client
 from draftdl.errors import Aria2RPCError, Aria2Unavailable
@@ -178,3 +178,33 @@ async def test_remote_mode_removes_a_failed_cancel_later_and_leaves_others_alone
         ticks = monitor.ticks
         await asyncio.sleep(0.5)
         assert monitor.ticks == ticks  # no reading for ever once nothing is owed
+
+
+async def test_a_read_parses_only_the_entries_that_changed(
+    aria2: Aria2Manager, fileserver: FileServer, tmp_path: Path
+) -> None:
+    client = aria2.client
+    held = [
+        AddRequest(
+            f"{i:016x}",
+            fileserver.url(f"/size/4K/h{i}.bin"),
+            str(tmp_path),
+            f"h{i}.bin",
+            paused=True,
+        )
+        for i in range(1, 4)
+    ]
+    await client.add_batch_downloads(held)
+    book = StatusBook()
+    first = await client.read_statuses(book, waiting=10, stopped=10)
+    again = await client.read_statuses(book, waiting=10, stopped=10)
+    assert set(first) == {r.gid for r in held}
+    assert all(again[g] is first[g] for g in first)  # the same answer: not parsed again
+    await client.batch([client.unpause_call(held[0].gid)])
+    moved = await client.read_statuses(book, waiting=10, stopped=10)
+    assert moved[held[0].gid] is not first[held[0].gid]
+    assert moved[held[0].gid].status != "paused"
+    assert [moved[r.gid] is first[r.gid] for r in held[1:]] == [True, True]
+    # Another book (another reader) parses everything for itself.
+    other = await client.read_statuses(StatusBook(), waiting=10, stopped=10)
+    assert all(other[r.gid] is not moved[r.gid] and other[r.gid] == moved[r.gid] for r in held[1:])

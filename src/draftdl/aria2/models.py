@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,16 +16,22 @@ RUNNING_STATE = {
     "paused": FileStatus.PAUSED,
 }
 
-# Only the fields the monitor needs: aria2 serialises every key it is asked for.
-STATUS_KEYS: tuple[str, ...] = (
+# Only the fields the monitor needs, per list: aria2 serialises every key it is asked for.
+# tellActive answers only active downloads (its status is implied), a waiting one moves no
+# bytes, and only a stopped one has an error.
+ACTIVE_KEYS: tuple[str, ...] = ("gid", "totalLength", "completedLength", "downloadSpeed")
+WAITING_KEYS: tuple[str, ...] = ("gid", "status", "totalLength", "completedLength")
+STOPPED_KEYS: tuple[str, ...] = (
     "gid",
     "status",
     "totalLength",
     "completedLength",
-    "downloadSpeed",
     "errorCode",
     "errorMessage",
 )
+# How many stopped results our own aria2c keeps (its max-download-result): a read of that
+# many sees every one of them.
+MAX_DOWNLOAD_RESULT = 10000
 
 
 RUNNING = frozenset({"active", "waiting", "paused"})
@@ -89,17 +96,43 @@ class DownloadStatus:
         return RUNNING_STATE.get(self.status)
 
     @classmethod
-    def parse(cls, raw: dict[str, Any]) -> DownloadStatus:
+    def parse(cls, raw: dict[str, Any], status: str = "") -> DownloadStatus:
+        """``status`` for an entry that does not carry its own (tellActive's)."""
         code = raw.get("errorCode")
         return cls(
             gid=str(raw["gid"]),
-            status=str(raw.get("status", "")),
+            status=str(raw.get("status", status)),
             total_length=int(raw.get("totalLength") or 0),
             completed_length=int(raw.get("completedLength") or 0),
             download_speed=int(raw.get("downloadSpeed") or 0),
             error_code=int(code) if code not in (None, "", "0") else None,
             error_message=raw.get("errorMessage") or None,
         )
+
+
+class StatusBook:
+    """The entries of the last read by gid. An entry equal to the one before is not parsed
+    again but answered with the same object, so a reader tells what changed by identity."""
+
+    def __init__(self) -> None:
+        self._last: dict[str, tuple[dict[str, Any], DownloadStatus]] = {}
+
+    def read(
+        self, lists: Sequence[tuple[Sequence[dict[str, Any]], str]]
+    ) -> dict[str, DownloadStatus]:
+        """Each list of entries with the status its entries imply (tellActive: "active")."""
+        last = self._last
+        seen: dict[str, tuple[dict[str, Any], DownloadStatus]] = {}
+        for entries, implied in lists:
+            for raw in entries:
+                known = last.get(raw["gid"])
+                if known is not None and known[0] == raw:
+                    seen[raw["gid"]] = known
+                else:
+                    st = DownloadStatus.parse(raw, implied)
+                    seen[st.gid] = (raw, st)
+        self._last = seen
+        return {gid: st for gid, (_, st) in seen.items()}
 
 
 # Sent with every request aria2c makes for us, so that our own API can refuse it: a job's URL

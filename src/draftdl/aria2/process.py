@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from draftdl.aria2.locate import locate_aria2c
+from draftdl.aria2.models import MAX_DOWNLOAD_RESULT
 from draftdl.aria2.rpc import SAVE_SESSION, Aria2Client
 from draftdl.datadir import POSIX, make_private_dir, make_private_file, narrow, write_private
 from draftdl.errors import Aria2Error, Aria2Unavailable
@@ -189,7 +190,7 @@ def render_conf(settings: Settings, port: int, secret: str, session: Path) -> st
         "connect-timeout": "10",
         "timeout": "30",
         "max-file-not-found": "1",
-        "max-download-result": "10000",
+        "max-download-result": str(MAX_DOWNLOAD_RESULT),  # every one of them is read
         "summary-interval": "0",
         "console-log-level": "warn",
         "enable-color": "false",

@@ -18,7 +18,15 @@ import httpx
 import websockets
 from websockets.asyncio.client import connect as ws_connect
 
-from draftdl.aria2.models import STATUS_KEYS, AddRequest, DownloadStatus
+from draftdl.aria2.models import (
+    ACTIVE_KEYS,
+    MAX_DOWNLOAD_RESULT,
+    STOPPED_KEYS,
+    WAITING_KEYS,
+    AddRequest,
+    DownloadStatus,
+    StatusBook,
+)
 from draftdl.errors import Aria2RPCError, Aria2Unavailable
 
 log = logging.getLogger(__name__)
@@ -26,6 +34,7 @@ log = logging.getLogger(__name__)
 ADD_URI = "aria2.addUri"
 FORCE_REMOVE = "aria2.forceRemove"
 REMOVE_RESULT = "aria2.removeDownloadResult"
+PURGE_RESULTS = "aria2.purgeDownloadResult"
 TELL_STATUS = "aria2.tellStatus"
 TELL_ACTIVE = "aria2.tellActive"
 TELL_WAITING = "aria2.tellWaiting"
@@ -75,6 +84,7 @@ class Aria2Client:
         self._secret: str | None = None
         self._ids = itertools.count(1)
         self.requests = collections.Counter[str]()  # HTTP requests by method, for figures
+        self.calls = collections.Counter[str]()  # methods run, a multicall's entries each
 
     @property
     def work_requests(self) -> int:
@@ -106,6 +116,8 @@ class Aria2Client:
             "params": sent,
         }
         self.requests[method] += 1
+        if method != MULTICALL:
+            self.calls[method] += 1
         with map_transport_errors(self._url):
             resp = await self._http.post(
                 self._url,
@@ -129,6 +141,7 @@ class Aria2Client:
         batch = [
             {"methodName": method, "params": self._token_params(params)} for method, params in calls
         ]
+        self.calls.update(method for method, _ in calls)
         raw = await self.call(MULTICALL, batch)
         out: list[Any] = []
         for entry in raw:
@@ -207,31 +220,53 @@ class Aria2Client:
         return (CHANGE_OPTION, [gid, {"max-download-limit": bytes_per_second or "0"}])
 
     @staticmethod
-    def status_calls(limit: int, keys: Sequence[str] = STATUS_KEYS) -> list[Call]:
-        return [
-            (TELL_ACTIVE, [list(keys)]),
-            (TELL_WAITING, [0, limit, list(keys)]),
-            # Newest first: results we have not purged yet must never crowd out fresh ones.
-            (TELL_STOPPED, [-1, limit, list(keys)]),
+    def status_calls(waiting: int, stopped: int, purge: bool = False) -> list[Call]:
+        """The reads of one tick. With ``purge`` every stopped result is read, oldest first,
+        and then dropped: aria2 runs a multicall's entries one after the other between two
+        turns of its download loop, so nothing stops in between and what goes is exactly
+        what was read."""
+        calls: list[Call] = [
+            (TELL_ACTIVE, [list(ACTIVE_KEYS)]),
+            (TELL_WAITING, [0, waiting, list(WAITING_KEYS)]),
         ]
+        if purge:
+            return [
+                *calls,
+                (TELL_STOPPED, [0, MAX_DOWNLOAD_RESULT, list(STOPPED_KEYS)]),
+                (PURGE_RESULTS, []),
+            ]
+        # Newest first: results we have not forgotten yet must never crowd out fresh ones.
+        return [*calls, (TELL_STOPPED, [-1, stopped, list(STOPPED_KEYS)])]
 
     @staticmethod
-    def parse_statuses(results: Sequence[Any]) -> dict[str, DownloadStatus]:
-        by_gid: dict[str, DownloadStatus] = {}
+    def parse_statuses(results: Sequence[Any], book: StatusBook) -> dict[str, DownloadStatus]:
+        """The three reads' answers (an error in one fails them all)."""
         for chunk in results:
             if isinstance(chunk, Aria2RPCError):
                 raise chunk
-            for raw in chunk or []:
-                status = DownloadStatus.parse(raw)
-                by_gid[status.gid] = status
-        return by_gid
+        active, waiting, stopped = (chunk or [] for chunk in results)
+        return book.read([(active, "active"), (waiting, ""), (stopped, "")])
+
+    async def read_statuses(
+        self,
+        book: StatusBook,
+        *,
+        waiting: int,
+        stopped: int,
+        purge: bool = False,
+        extra: Sequence[Call] = (),
+    ) -> dict[str, DownloadStatus]:
+        """Every download aria2 holds (stopped ones up to ``stopped``, or all of them with
+        ``purge``, which then drops them), in one request; ``extra`` calls ride along."""
+        reads = self.status_calls(waiting, stopped, purge)
+        results = await self.multicall([*reads, *extra])
+        return self.parse_statuses(results[:3], book)
 
     async def get_batch_progress(
         self, limit: int = 1000, extra: Sequence[Call] = ()
     ) -> dict[str, DownloadStatus]:
         """Every download aria2 holds, in one request; ``extra`` calls ride along."""
-        results = await self.multicall([*self.status_calls(limit), *extra])
-        return self.parse_statuses(results[:3])
+        return await self.read_statuses(StatusBook(), waiting=limit, stopped=limit, extra=extra)
 
     async def cancel(self, gids: Sequence[str]) -> None:
         """Stops and forgets downloads; unknown gids are fine."""

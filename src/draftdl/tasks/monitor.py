@@ -1,11 +1,13 @@
 """Monitor: one loop follows every downloading task with one aria2 round trip per tick.
 
 A tick reads tellActive + tellWaiting + tellStopped in a single ``system.multicall`` (with
-only the keys we use); the removal of results already saved and speed-cap changes ride along
-in the same request: the number of aria2 round trips does not grow with tasks or files (the
-tick's own work is linear in the tracked files). aria2's WebSocket
-notifications wake the loop at once when a task's last file ends, so completion is noticed
-without waiting for the next tick.
+only the keys each list needs); whatever else aria2 must do rides along in the same request:
+the number of aria2 round trips does not grow with tasks or files. The tick's work follows
+what changed: an entry equal to the last read's is not parsed or applied again, stopped
+results are read once (our own aria2c drops them in the same request that reads them), and
+a task's speed cap is spread again only when its active downloads or its cap change, to the
+downloads whose share moved. aria2's WebSocket notifications wake the loop at once when a
+task's last file ends, so completion is noticed without waiting for the next tick.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from draftdl.aria2.models import (
     DownloadStatus,
     Notice,
     Reason,
+    StatusBook,
     classify,
     describe_error,
 )
@@ -82,18 +85,27 @@ class Monitor:
         self.rpc_lock = asyncio.Lock()
         self._wake = asyncio.Event()
         self._reads = 0
-        self._purge: list[str] = []  # results saved to the database: aria2 may forget them
+        self._book = StatusBook()  # the last read, so that only what changed is parsed
+        self._applied: dict[str, DownloadStatus] = {}  # gid → the status its file took last
+        # A remote aria2c's results are ours to forget one by one, once saved (it outlives us):
+        self._forget: list[str] = []  # results saved to the database: aria2 may forget them
         self._ended: list[str] = []  # results not saved yet: aria2 must keep them
         self._riders: list[Call] = []  # calls for the next tick's request
-        self._caps: dict[str, frozenset[str]] = {}  # task → active gids its cap is spread on
+        # task → (its cap, the active gids it is spread on); gid → the cap aria2 has for it
+        self._spread: dict[str, tuple[str | None, frozenset[str]]] = {}
+        self._sent: dict[str, str | None] = {}
         self._dirty: dict[str, tuple[TaskState, set[int]]] = {}  # changed files, by task
         self._published: dict[str, tuple[float, tuple[object, ...]]] = {}
+        self._moved: set[str] = set()  # tasks with a changed file since their last event
         self._counted: set[str] = set()
         self._remaining: dict[str, int] = {}
         self._failing: set[str] = set()  # tasks with a file in error
-        # Downloads no task owns (a cancel whose removal failed, a metalink's offspring):
-        # removed as soon as a read shows them; managed aria2c only, a remote one is shared.
-        self.sweep_orphans = settings.aria2_rpc_url is None
+        # Our own aria2c (not a remote one, which is shared) holds nothing but our downloads:
+        # one no task owns (a cancel whose removal failed, a metalink's offspring) is removed
+        # as soon as a read shows it, and every read drops the stopped results it read: they
+        # live in memory from then on, and our aria2c exits with this process and starts
+        # empty, so no later run could ask it for them.
+        self.owns_aria2 = settings.aria2_rpc_url is None
         self._orphans_suspected = False
         self.orphans_removed = 0
         self._removing: set[str] = set()  # orphans told to stop, not yet seen stopped
@@ -128,12 +140,14 @@ class Monitor:
         self.tasks.pop(task.id, None)
         self._dirty.pop(task.id, None)  # its end is saved with its files (or it is deleted)
         self._published.pop(task.id, None)
+        self._moved.discard(task.id)
         self._remaining.pop(task.id, None)
-        self._caps.pop(task.id, None)
+        self._spread.pop(task.id, None)
         self._failing.discard(task.id)
         for f in task.files:
             self.by_gid.pop(f.gid, None)
             self._counted.discard(f.gid)
+            self._sent.pop(f.gid, None)
 
     def reposition(self, task: TaskState, first: bool) -> None:
         """A new priority: the task's waiting downloads go to the front (or the back)."""
@@ -146,14 +160,9 @@ class Monitor:
             self.wake()
 
     def limit_changed(self, task: TaskState) -> None:
-        """A new speed cap: spread again (no cap: every download of the task uncapped)."""
-        self._caps.pop(task.id, None)
-        if task.id in self.tasks and not task.max_download_limit:
-            self._riders += [
-                self.client.limit_call(f.gid, None)
-                for f in task.files
-                if not f.done and f.handed_at is not None
-            ]
+        """A new speed cap: spread again when the task next downloads (none: each download
+        keeps only its own cap)."""
+        self._spread.pop(task.id, None)
         self.wake()
 
     def _count_done(self, task: TaskState, gid: str) -> None:
@@ -169,8 +178,9 @@ class Monitor:
         self._wake.set()
 
     def _touch(self, task: TaskState, f: FileState) -> None:
-        """Marks a file's row for the next flush."""
+        """Marks a file's row for the next flush, and its task for the next event."""
         self._dirty.setdefault(task.id, (task, set()))[1].add(f.idx)
+        self._moved.add(task.id)
         task.updated_at = utcnow()
 
     @property
@@ -224,7 +234,11 @@ class Monitor:
             f.handed_at = self._reads  # this call fails half-way: aria2 may have it)
             f.stall_mark = None
             f.next_retry_at = None
-        results = await self.client.add_batch_downloads([self._request(t, f) for t, f in pairs])
+        requests = [self._request(t, f) for t, f in pairs]
+        for (task, _), req in zip(pairs, requests, strict=True):
+            self._sent[req.gid] = req.max_download_limit
+            self._spread.pop(task.id, None)  # spread again over what aria2 now holds
+        results = await self.client.add_batch_downloads(requests)
         for (task, f), result in zip(pairs, results, strict=True):
             if task.id not in self.tasks or task.status.final:
                 continue  # it ended while the add was on the wire; its removal is queued
@@ -266,14 +280,15 @@ class Monitor:
 
     def suspect_orphans(self) -> None:
         """Has the next read look for downloads no task owns (managed aria2c only)."""
-        if self.sweep_orphans:
+        if self.owns_aria2:
             self._orphans_suspected = True
             self.wake()
 
     @property
     def _looking(self) -> bool:
-        """Something to read for even without tasks: orphans, or removals still owed."""
-        return self._orphans_suspected or bool(self._unremoved)
+        """Something to read for even without tasks: orphans, removals still owed, or
+        results a remote aria2c is still to forget."""
+        return self._orphans_suspected or bool(self._unremoved or self._forget or self._ended)
 
     # -- the loop -------------------------------------------------------------------------
 
@@ -329,23 +344,27 @@ class Monitor:
         if not self.tasks and not self._looking:
             return
         self.ticks += 1
-        purge, riders = self._purge, self._riders
-        extra: list[Call] = [self.client.forget_call(g) for g in purge] + riders
+        forget, riders = self._forget, self._riders
+        extra: list[Call] = [self.client.forget_call(g) for g in forget] + riders
         async with self.rpc_lock:
             self._reads += 1
             try:
                 owed = len(self._removing) + len(self._unremoved)
-                statuses = await self.client.get_batch_progress(
-                    limit=len(self.by_gid) + len(purge) + len(self._ended) + owed + 64,
+                limit = len(self.by_gid) + len(forget) + len(self._ended) + owed + 64
+                statuses = await self.client.read_statuses(
+                    self._book,
+                    waiting=limit,
+                    stopped=limit,
+                    purge=self.owns_aria2,
                     extra=extra,
                 )
             except Aria2Error as exc:
                 self._mark_unavailable(str(exc))
                 self._settle()  # tell watchers why nothing moves
                 return
-            self._purge, self._riders = [], []
+            self._forget, self._riders = [], []
             self._mark_unavailable(None)
-            self._sweep(statuses, set(purge))
+            self._sweep(statuses, set(forget))
             missing = self._apply_all(statuses, self._reads)
             due = self._due_retries(statuses)
             try:
@@ -358,21 +377,17 @@ class Monitor:
         self._settle()
         await self._maybe_flush()
 
-    def _sweep(self, statuses: dict[str, DownloadStatus], purged: set[str]) -> None:
-        """Every download a managed aria2c holds belongs to a task we track, or is removed;
-        a removal that failed is sent again on every read until aria2 holds nothing of it
-        (in remote mode too: those gids are ours)."""
-        self._unremoved = {g for g in self._unremoved if g in statuses and g not in self.by_gid}
-        if self.sweep_orphans:
-            waiting = set(self._ended)
-            orphans = [
-                st
-                for gid, st in statuses.items()
-                if gid not in self.by_gid and gid not in purged and gid not in waiting
-            ]
+    def _sweep(self, statuses: dict[str, DownloadStatus], forgotten: set[str]) -> None:
+        """Every download a managed aria2c holds belongs to a task we track, or is removed
+        (its result went with the read); a removal that failed is sent again on every read
+        until aria2 holds nothing of it (in remote mode too: those gids are ours)."""
+        if self.owns_aria2:
+            self._unremoved.clear()  # running, it is an orphan below; stopped, it is gone
+            orphans = [st for gid, st in statuses.items() if st.running and gid not in self.by_gid]
         else:
-            orphans = [statuses[g] for g in self._unremoved]
-        self._orphans_suspected = bool(orphans) and self.sweep_orphans
+            self._unremoved = {g for g in self._unremoved if g in statuses and g not in self.by_gid}
+            orphans = [statuses[g] for g in self._unremoved if g not in forgotten]
+        self._orphans_suspected = bool(orphans) and self.owns_aria2
         running = [st.gid for st in orphans if st.running]
         self._riders += [self.client.remove_call(g) for g in running]
         self._riders += [self.client.forget_call(st.gid) for st in orphans if not st.running]
@@ -389,6 +404,7 @@ class Monitor:
         now = time.monotonic()
         running = sum(1 for st in statuses.values() if st.active)
         retrying: list[tuple[TaskState, FileState, Reason]] = []
+        applied, self._applied = self._applied, {}
         for gid, (task, f) in self.by_gid.items():
             if f.status is FileStatus.COMPLETE or f.handed_at is None:
                 continue  # done, or not handed over (yet, or again: a retry waits)
@@ -404,7 +420,9 @@ class Monitor:
                     else:
                         missing.append((task, f))
                 continue
-            changed = self._apply(f, st)
+            self._applied[gid] = st
+            # The same entry as last read's, already applied: nothing new for this file.
+            changed = applied.get(gid) is not st and self._apply(f, st)
             if task.status in HELD and f.download_speed:
                 f.download_speed = 0  # a read sent before the pause: a held task has no speed
             if changed:
@@ -420,8 +438,9 @@ class Monitor:
                         reason = Reason(reason.text, False)  # asking again changes nothing
                     retrying.append((task, f, reason))
             if st.ended:
-                self._ended.append(gid)
-            elif self._stalled(f, now, self._lowest_for(task, f, running)):
+                if changed and not self.owns_aria2:
+                    self._ended.append(gid)  # forgotten once saved
+            elif self._stalled(f, now, running, task):
                 self._touch(task, f)
                 self._riders.append(self.client.remove_call(gid))
                 retrying.append((task, f, STALLED))
@@ -452,8 +471,9 @@ class Monitor:
             self.egress.forget([old])
         f.gid = new_gid()
         self.by_gid.pop(old, None)
+        self._sent.pop(old, None)
         self.by_gid[f.gid] = (task, f)
-        if not self.sweep_orphans:
+        if not self.owns_aria2:
             self._unremoved.add(old)
         f.status = FileStatus.WAITING
         f.handed_at = None
@@ -492,16 +512,19 @@ class Monitor:
         if overall:
             lowest = min(lowest, overall // max(1, running) // 2)
         if task.max_download_limit and (cap := speed_bytes(task.max_download_limit)):
-            sharing = len(self._caps.get(task.id, ())) or len(task.files)  # as _share spreads
+            spread = self._spread.get(task.id)
+            sharing = (len(spread[1]) if spread else 0) or len(task.files)  # as _share spreads
             lowest = min(lowest, cap // max(1, sharing) // 2)
         return max(1, lowest)
 
-    def _stalled(self, f: FileState, now: float, lowest: int) -> bool:
-        """A transfer under ``lowest`` bytes/s for ``stall_timeout`` fails (transient)
-        instead of holding its slot for ever; only time spent active in aria2 counts."""
+    def _stalled(self, f: FileState, now: float, running: int, task: TaskState) -> bool:
+        """A transfer under its floor (``_lowest_for``) for ``stall_timeout`` fails
+        (transient) instead of holding its slot for ever; only time spent active in aria2
+        counts."""
         if f.status is not FileStatus.ACTIVE:
             f.stall_mark = None
             return False
+        lowest = self._lowest_for(task, f, running)
         mark = f.stall_mark
         # aria2 writes (and so counts) bytes in blocks: a slow but steady transfer shows no
         # new bytes for seconds, but its reported speed stays above the floor.
@@ -586,23 +609,30 @@ class Monitor:
                 self.untrack(task)
                 self.outcomes.on_downloaded(task)
                 continue
-            if task.max_download_limit:
-                self._spread_cap(task)
+            self._spread_cap(task)
             self._publish_progress(task, now)
 
     def _spread_cap(self, task: TaskState) -> None:
-        active = frozenset(f.gid for f in task.files if f.status is FileStatus.ACTIVE)
-        if not active or self._caps.get(task.id) == active:
+        """The task's cap shared by its active downloads, the others at the share they were
+        added with (the smallest); worked out again only when the cap or the active set
+        changed, and sent only to downloads whose cap in aria2 is not that already."""
+        cap = task.max_download_limit if self._share(task, 1) else None
+        if cap is None:
+            active: frozenset[str] = frozenset()
+        else:
+            active = frozenset(f.gid for f in task.files if f.status is FileStatus.ACTIVE)
+        if self._spread.get(task.id) == (cap, active):
             return
-        self._caps[task.id] = active
-        share = self._share(task, len(active))
-        self._riders += [
-            self.client.limit_call(
-                f.gid, lower_limit(share, f.options.max_download_limit if f.options else None)
-            )
-            for f in task.files
-            if f.gid in active
-        ]
+        self._spread[task.id] = (cap, active)
+        share, floor = self._share(task, len(active)), self._share(task, len(task.files))
+        for f in task.files:
+            if f.done or f.gid not in self._sent:
+                continue  # finished, or not in aria2: its add carries the cap
+            own = f.options.max_download_limit if f.options else None
+            want = lower_limit(share if f.gid in active else floor, own)
+            if want != self._sent[f.gid]:
+                self._sent[f.gid] = want
+                self._riders.append(self.client.limit_call(f.gid, want))
 
     def _publish_progress(self, task: TaskState, now: float) -> None:
         """At most once per ``progress_interval``, only when something moved, and only
@@ -610,8 +640,11 @@ class Monitor:
         last = self._published.get(task.id)
         if last is not None and now - last[0] < self.settings.progress_interval:
             return
+        if last is not None and task.id not in self._moved and last[1][-1] == task.message:
+            return  # no file changed since the last event, nor the message
         if not self.bus.has_subscribers(task.id):
             return
+        self._moved.discard(task.id)
         payload = task.event(files_limit=EVENT_FILES)
         progress = payload["progress"]
         signature = (
@@ -645,7 +678,7 @@ class Monitor:
                 self._dirty.setdefault(task_id, (task, set()))[1].update(indexes)
             self._ended = ended + self._ended
             return
-        self._purge += ended
+        self._forget += ended
 
     async def flush(self) -> None:
         await self._maybe_flush(force=True)

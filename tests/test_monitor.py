@@ -1,0 +1,153 @@
+"""What one monitor tick costs aria2: results read once and dropped in bulk, speed caps sent
+only where they change (counted by the RPC client, checked against aria2c's own state)."""
+
+from __future__ import annotations
+
+import collections
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from draftdl.aria2.process import Aria2Manager
+from draftdl.aria2.rpc import (
+    CHANGE_OPTION,
+    PURGE_RESULTS,
+    REMOVE_RESULT,
+    TELL_STOPPED,
+    Aria2Client,
+)
+from draftdl.units import speed_bytes
+from fileserver import FileServer
+from servers import Service, job, make_settings, running_service, until
+
+
+def tally_stopped(client: Aria2Client, monkeypatch: pytest.MonkeyPatch) -> collections.Counter[str]:
+    """How often each gid came back in a tellStopped answer (the real answers, looked at)."""
+    seen = collections.Counter[str]()
+    multicall = client.multicall
+
+    async def looking(calls: Any) -> list[Any]:
+        results = await multicall(calls)
+        for (method, _), result in zip(calls, results, strict=True):
+            if method == TELL_STOPPED and isinstance(result, list):
+                seen.update(entry["gid"] for entry in result)
+        return results
+
+    monkeypatch.setattr(client, "multicall", looking)
+    return seen
+
+
+async def test_each_result_is_read_once_and_dropped_with_the_read(
+    service: Service, fileserver: FileServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = service.services.manager.client
+    monitor = service.services.queue.monitor
+    stopped = tally_stopped(client, monkeypatch)
+    calls, ticks = client.calls.copy(), monitor.ticks
+    urls = [fileserver.url(f"/size/{20 + i}K/once{i}.bin") for i in range(10)]
+    task = await service.wait_final(await service.submit(job(urls)))
+    assert task["status"] == "completed", task["error_message"]
+    gids = {f["gid"] for f in task["files"]}
+    assert stopped == dict.fromkeys(gids, 1)
+    made = client.calls - calls
+    assert made[REMOVE_RESULT] == 0
+    assert made[PURGE_RESULTS] == monitor.ticks - ticks  # in the read, not a request of its own
+    assert client.requests[PURGE_RESULTS] == 0
+    stat = await client.call("aria2.getGlobalStat")
+    assert stat["numStopped"] == "0"  # nothing left behind once the task is done
+
+
+async def test_a_remote_aria2c_forgets_each_of_our_results_once(
+    data_dir: Path, fileserver: FileServer, tmp_path: Path
+) -> None:
+    remote = Aria2Client()
+    manager = Aria2Manager(make_settings(tmp_path / "remote-aria2"), remote)
+    assert await manager.start()
+    try:
+        settings = make_settings(
+            data_dir, aria2_rpc_url=manager.get_rpc_url(), aria2_rpc_secret=manager.get_rpc_secret()
+        )
+        async with running_service(settings) as svc:
+            client = svc.services.manager.client
+            urls = [fileserver.url(f"/size/{8 + i}K/r{i}.bin") for i in range(5)]
+            task = await svc.wait_final(await svc.submit(job(urls)))
+            assert task["status"] == "completed", task["error_message"]
+            monitor = svc.services.queue.monitor
+            await until(lambda: not monitor._looking, 10)  # saved, then forgotten
+            assert client.calls[PURGE_RESULTS] == 0  # a shared aria2c keeps others' results
+            assert client.calls[REMOVE_RESULT] == 5
+        (left,) = await remote.multicall([(TELL_STOPPED, [0, 100, ["gid"]])])
+        assert {f["gid"] for f in task["files"]}.isdisjoint(d["gid"] for d in left)
+    finally:
+        await manager.stop()
+        await remote.aclose()
+
+
+async def caps_in_aria2(service: Service, gids: list[str]) -> list[int]:
+    client = service.services.manager.client
+    options = await client.multicall([("aria2.getOption", [g]) for g in gids])
+    return [speed_bytes(o["max-download-limit"]) for o in options]
+
+
+async def test_a_task_cap_is_sent_only_to_downloads_whose_share_changes(
+    service: Service, fileserver: FileServer
+) -> None:
+    client = service.services.manager.client
+    monitor = service.services.queue.monitor
+
+    async def ticks_pass(n: int) -> int:
+        """Sent calls over ``n`` ticks (those a tick works out go with the next one)."""
+        mark, before = monitor.ticks, client.calls[CHANGE_OPTION]
+        await until(lambda: monitor.ticks >= mark + n, 10)
+        return client.calls[CHANGE_OPTION] - before
+
+    urls = [fileserver.url(f"/slow/4M/cap{i}.bin?rate=512K") for i in range(10)]
+    body = job(urls, max_download_limit="1M")
+    body["materials"][0]["download_options"] = {"max_download_limit": "64K"}  # its own cap
+    task_id = await service.submit(body)
+    view = await service.wait_task(
+        task_id, lambda t: all(f["status"] == "active" for f in t["files"])
+    )
+    gids = [f["gid"] for f in view["files"]]
+    try:
+        await ticks_pass(2)  # the spread over the ten active downloads is sent
+        assert await ticks_pass(5) == 0  # nothing changes: nothing is sent again
+        assert await caps_in_aria2(service, gids) == [64 * 1024] + [1024 * 1024 // 10] * 9
+
+        resp = await service.http.patch(f"/api/tasks/{task_id}", json={"max_download_limit": "2M"})
+        assert resp.status_code == 200
+        assert await ticks_pass(3) == 9  # the capped file's own 64K stays the lower
+        assert await ticks_pass(5) == 0
+        assert await caps_in_aria2(service, gids) == [64 * 1024] + [2 * 1024 * 1024 // 10] * 9
+
+        resp = await service.http.patch(f"/api/tasks/{task_id}", json={"max_download_limit": None})
+        assert resp.status_code == 200
+        assert await ticks_pass(3) == 9
+        assert await ticks_pass(5) == 0
+        assert await caps_in_aria2(service, gids) == [64 * 1024] + [0] * 9  # its own cap holds
+    finally:
+        await service.http.post(f"/api/tasks/{task_id}/cancel")
+
+
+async def test_health_counts_a_tick_as_one_request(
+    service: Service, fileserver: FileServer
+) -> None:
+    """/api/health's figures: HTTP requests to aria2, a multicall of many calls counting one."""
+    client = service.services.manager.client
+    monitor = service.services.queue.monitor
+    urls = [fileserver.url(f"/slow/1M/one{i}.bin?rate=128K") for i in range(3)]
+    task_id = await service.submit(job(urls))
+    await service.wait_task(task_id, lambda t: t["progress"]["downloaded_size"] > 0)
+    try:
+        ticks, requests, calls = monitor.ticks, client.work_requests, client.calls.copy()
+        await until(lambda: monitor.ticks >= ticks + 5, 10)
+        read = monitor.ticks - ticks
+        assert client.work_requests - requests == read
+        made = client.calls - calls
+        assert made[TELL_STOPPED] == made[PURGE_RESULTS] == read
+        ticks, requests = monitor.ticks, client.work_requests
+        health = (await service.http.get("/api/health")).json()["monitor"]
+        assert health["rpc_requests"] - requests == health["ticks"] - ticks
+    finally:
+        await service.http.post(f"/api/tasks/{task_id}/cancel")
