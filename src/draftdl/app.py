@@ -25,8 +25,9 @@ from draftdl.aria2.process import Aria2Manager
 from draftdl.aria2.rpc import Aria2Client
 from draftdl.datadir import hold_data_dir
 from draftdl.db.repo import Database
-from draftdl.drafts.builder import DraftBuilder, JianYingDraftBuilder
+from draftdl.drafts.builder import BUILD_MODULES, DraftBuilder, JianYingDraftBuilder
 from draftdl.drafts.location import choose_drafts_root, remove_stale_builds
+from draftdl.drafts.pool import BuildPool
 from draftdl.egress import EgressGuard
 from draftdl.events import sse
 from draftdl.events.bus import EventBus
@@ -77,8 +78,10 @@ def create_app(settings: Settings, builder: DraftBuilder | None = None) -> FastA
             log.warning("removed %d unfinished draft folders left by an earlier run", stale)
         client = Aria2Client()
         manager = Aria2Manager(settings, client)
+        # Builds run in worker processes (off the GIL); none are started for a given builder.
+        pool = None if builder is not None else BuildPool(settings.build_workers, BUILD_MODULES)
         drafts = builder or JianYingDraftBuilder(
-            drafts_root.path, settings.local_media_roots, settings.draft_profile, staging
+            drafts_root.path, settings.local_media_roots, settings.draft_profile, staging, pool
         )
         # With url_deny_networks, every connection aria2c makes is checked by the guard.
         egress = EgressGuard() if settings.url_deny_networks else None
@@ -94,6 +97,8 @@ def create_app(settings: Settings, builder: DraftBuilder | None = None) -> FastA
         outbox.on_stored = sender.wake
 
         try:
+            if pool is not None:
+                pool.start()  # in the background: ready by the first build, not awaited here
             if egress is not None:
                 await egress.start()
             await manager.start()
@@ -107,6 +112,8 @@ def create_app(settings: Settings, builder: DraftBuilder | None = None) -> FastA
         finally:
             await gateway.close()
             await queue.stop()
+            if pool is not None:  # after the queue: its builds had shutdown_grace
+                await pool.close()
             await sender.stop()
             if egress is not None:
                 await egress.stop()

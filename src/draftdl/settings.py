@@ -58,6 +58,9 @@ SECRETS = frozenset(
     {"api_token", "aria2_rpc_secret", "download_rules", "webhook_secret", "webhooks"}
 )
 LIST_EXAMPLE = '["a", "b"]'
+# Draft builds are CPU work in their own processes: one core is left to the event loop and
+# aria2c (the API's latency), and two builders keep up with many tasks finishing together.
+BUILD_WORKERS = max(1, min(2, (os.cpu_count() or 1) - 1))
 
 # Set while load_settings validates what it gathered: pydantic-settings must not read again.
 _given_only = contextvars.ContextVar("draftdl_settings_given_only", default=False)
@@ -110,6 +113,9 @@ class Settings(BaseSettings):
     max_overall_download_limit: str = "0"
     cleanup_days: int = Field(7, ge=0)
     shutdown_grace: float = Field(30.0, ge=0, description="seconds for running builds at stop")
+    build_workers: int = Field(
+        BUILD_WORKERS, ge=1, le=64, description="processes that build drafts, one draft each"
+    )
     max_files_per_task: int = Field(10_000, ge=1)
     max_request_bytes: int = Field(10 * 1024 * 1024, ge=1024)
 

@@ -20,8 +20,10 @@ import socket
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from draftdl.settings import Settings
+if TYPE_CHECKING:  # not imported at run time: draft build workers import this module
+    from draftdl.settings import Settings
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address

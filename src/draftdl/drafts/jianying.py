@@ -1,8 +1,10 @@
 """Builds a JianYing draft folder with pyJianYingDraft from a DraftPlan and the local files.
 
-Runs in a worker thread. pymediainfo (which pyJianYingDraft probes media with) is not
-thread-safe — concurrent probes give wrong results or crash (pymediainfo issue 152) — so every
-probe in this process goes through one lock. The folder is built in a staging folder outside
+The server runs it in a build worker process (drafts/pool.py), one build at a time per
+process. pymediainfo (which pyJianYingDraft probes media with) is not thread-safe — concurrent
+probes give wrong results or crash (pymediainfo issue 152) — so every probe in a process still
+goes through one lock: in a worker it is never contended, and it keeps builds run in threads
+(tools, tests, a builder without a pool) right. The folder is built in a staging folder outside
 ``drafts_root`` on the same file system (location.staging_dir) and renamed into the root when
 complete: JianYing never lists a half-written draft, and a failed build leaves nothing.
 """
@@ -28,7 +30,7 @@ import pyJianYingDraft as jy
 from PIL import Image
 
 from draftdl.drafts.library_errors import explain
-from draftdl.drafts.location import STAGING_PREFIX, staging_dir, staging_dirs
+from draftdl.drafts.location import STAGING_PREFIX, remove_builds_of, staging_dir
 from draftdl.drafts.profiles import DEFAULT_PROFILE, PROFILES, apply_profile
 from draftdl.drafts.raw_writer import write_raw
 from draftdl.drafts.spec import SECOND, SUBTITLE_STYLE, DraftPlan, SegmentPlan, SubtitlePlan
@@ -37,7 +39,7 @@ from draftdl.errors import DraftBuildError
 from draftdl.names import clean_text, not_a_device
 from draftdl.sources import OUTSIDE, SourcePolicy
 
-# Process-wide on purpose: the library it guards keeps process-wide state.
+# Process-wide on purpose: the library it guards keeps process-wide state (per worker).
 PROBE_LOCK = threading.Lock()
 MAX_TITLE = 40
 STAGING = STAGING_PREFIX  # + the build's key + a random part; location.py sweeps old ones
@@ -353,9 +355,7 @@ def build_draft(
         if final.exists():  # not a draft of ours: never write over it
             final = _claim_name(root, title)
     if key is not None:  # an earlier run of this very build, cut off: its leftovers go
-        for where in staging_dirs(root, staging_root):
-            for leftover in where.glob(f"{STAGING}{key}-*"):
-                shutil.rmtree(leftover, ignore_errors=True)
+        remove_builds_of(root, key, staging_root)
     markers = PROFILES[plan.profile or profile]
     staging_name = f"{STAGING}{key or 'x'}-{uuid.uuid4().hex}"
     stage_in = staging_dir(root, staging_root)

@@ -132,6 +132,17 @@ def remove_stale_builds(
     return removed
 
 
+def remove_builds_of(root: Path, key: str, preferred: Path | None = None) -> int:
+    """The staging folders of one build (its key), left by an earlier run of it that was cut
+    off: a killed worker or server, a shutdown past its grace."""
+    removed = 0
+    for folder in staging_dirs(root.resolve(), preferred):
+        for leftover in folder.glob(f"{STAGING_PREFIX}{key}-*"):
+            shutil.rmtree(leftover, ignore_errors=True)
+            removed += 1
+    return removed
+
+
 def choose_drafts_root(
     configured: Path | None,
     fallback: Path,

@@ -118,9 +118,9 @@ class TaskQueue:
     async def stop(self) -> None:
         """Stops taking work, lets running builds finish, saves progress.
 
-        A build runs in a thread that cannot be interrupted: cancelling it would only lose its
-        result while the thread still puts the folder in place, so builds get
-        ``shutdown_grace`` seconds to finish and record themselves.
+        A build stopped half-way is lost work, so builds get ``shutdown_grace`` seconds to
+        finish and record themselves; one still running then is cancelled (the app ends its
+        worker process after this) and built again at the next start.
         """
         grace = self.settings.shutdown_grace
         self._accepting = False
