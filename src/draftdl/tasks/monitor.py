@@ -104,7 +104,8 @@ class Monitor:
         # one no task owns (a cancel whose removal failed, a metalink's offspring) is removed
         # as soon as a read shows it, and every read drops the stopped results it read: they
         # live in memory from then on, and our aria2c exits with this process and starts
-        # empty, so no later run could ask it for them.
+        # empty, so no later run could ask it for them. (A read whose answer is lost after
+        # aria2 ran it costs a re-add of those files: a complete one is found whole on disk.)
         self.owns_aria2 = settings.aria2_rpc_url is None
         self._orphans_suspected = False
         self.orphans_removed = 0
