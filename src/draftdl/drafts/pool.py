@@ -129,13 +129,14 @@ class _Worker:
         self.started.add_done_callback(_report_start)
 
     async def _start(self) -> None:
-        # The spawn happens at the first submit: off the event loop (it forks this process).
+        # The process starts at the first submit, which blocks for a moment: off the loop.
         await asyncio.to_thread(self.submit, _pid, ())
 
     def submit(
         self, fn: Callable[..., R], args: tuple[object, ...]
     ) -> concurrent.futures.Future[R]:
         future = self.executor.submit(_call, fn, args)
+        # _processes: the executor's own handles (what 3.14's kill_workers() goes through).
         if self.process is None:
             self.process = next(iter(self.executor._processes.values()), None)
         return future
