@@ -84,20 +84,57 @@ class CountingBuilder:
         return None
 
 
-async def test_tasks_without_downloads_respect_the_active_limit(
-    data_dir: Path, tmp_path: Path
+@pytest.mark.parametrize("workers", [1, 2])
+async def test_draft_builds_respect_build_workers(
+    data_dir: Path, tmp_path: Path, workers: int
 ) -> None:
     local = tmp_path / "clip.mp4"
     local.write_bytes(b"x")
     builder = CountingBuilder()
-    async with running_service(
-        make_settings(data_dir, max_active_tasks=1, local_media_roots=[tmp_path]), builder
-    ) as svc:
+    settings = make_settings(
+        data_dir, max_active_tasks=1, build_workers=workers, local_media_roots=[tmp_path]
+    )
+    async with running_service(settings, builder) as svc:
         body = job([str(local)])
-        ids = [await svc.submit(body) for _ in range(4)]
+        ids = [await svc.submit(body) for _ in range(5)]
         for task_id in ids:
             assert (await svc.wait_final(task_id))["status"] == "completed"
-    assert builder.peak == 1
+    assert builder.peak == workers
+
+
+class GatedBuilder:
+    """Holds every build until ``release`` is set."""
+
+    def __init__(self) -> None:
+        self.started: list[str] = []
+        self.release = asyncio.Event()
+
+    async def build(self, task: TaskState) -> str | None:
+        self.started.append(task.id)
+        await self.release.wait()
+        return None
+
+
+async def test_a_draft_being_built_gives_its_download_slot_to_the_next_task(
+    data_dir: Path, fileserver: FileServer
+) -> None:
+    builder = GatedBuilder()
+    async with running_service(make_settings(data_dir, max_active_tasks=1), builder) as svc:
+        first = await svc.submit(job([fileserver.url("/size/64K/first.bin")]))
+        await until(lambda: builder.started == [first], 10)
+        second = await svc.submit(job([fileserver.url("/size/64K/second.bin")]))
+        # The first task's draft is still being built, yet the second one downloads.
+        view = await svc.wait_task(
+            second, lambda t: t["message"] == "waiting for a free draft builder"
+        )
+        assert view["status"] == "processing"
+        assert view["progress"]["completed_files"] == 1
+        assert (await svc.task(first))["status"] == "processing"
+        assert builder.started == [first]  # one builder: the second waits for it
+        builder.release.set()
+        assert (await svc.wait_final(first))["status"] == "completed"
+        assert (await svc.wait_final(second))["status"] == "completed"
+    assert builder.started == [first, second]
 
 
 async def test_aria2_supervision_survives_a_failing_restart(

@@ -52,7 +52,9 @@ from draftdl.webhooks.outbox import Outbox
 
 log = logging.getLogger(__name__)
 
-ACTIVE = (TaskStatus.DOWNLOADING, TaskStatus.PROCESSING)
+# What holds one of the max_active_tasks slots: downloading. A task whose files are down gives
+# its slot to the next while its draft is built; builds have their own bound (build_workers).
+ACTIVE = (TaskStatus.DOWNLOADING,)
 RETRY_START = 2.0  # seconds before a start whose write failed is tried again
 SPACE_RECHECK = 5.0  # seconds between looks at the disk while tasks wait for space
 
@@ -87,6 +89,7 @@ class TaskQueue:
         self._pending: list[tuple[int, int, str]] = []
         self._seq = 0
         self._transition_lock = asyncio.Lock()
+        self._build_slots = asyncio.Semaphore(settings.build_workers)
         self._wake_scheduler = asyncio.Event()
         self._background: set[asyncio.Task[Any]] = set()
         self._moves: set[asyncio.Future[bool]] = set()  # transitions being saved
@@ -421,7 +424,7 @@ class TaskQueue:
     async def _start(self, task: TaskState) -> None:
         if task.files:
             await self._start_downloads(task)
-        # Without downloads, take the slot now so the limit holds before the build runs.
+        # Without downloads, straight to the draft (which waits for a builder, not a slot).
         elif await self._transition(task, TaskStatus.PROCESSING, message="building the draft"):
             self._spawn(self._build(task), f"build-{task.id}", task)
 
@@ -513,9 +516,15 @@ class TaskQueue:
         if task.id in self.built:  # built before; only its completion was not saved
             draft_path = self.built[task.id]
         else:
-            started = time.monotonic()
+            if self._build_slots.locked():
+                self._tell(task, "waiting for a free draft builder")
             try:
-                draft_path = await self.builder.build(task)
+                async with self._build_slots:
+                    if task.status is not TaskStatus.PROCESSING:
+                        return  # cancelled (or deleted) while it waited for a builder
+                    self._tell(task, "building the draft")
+                    started = time.monotonic()
+                    draft_path = await self.builder.build(task)
             except DraftBuildError as exc:
                 await self.fail(task, str(exc), "draft build failed")
                 return
