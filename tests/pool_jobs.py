@@ -12,10 +12,11 @@ from draftdl.errors import DraftBuildError
 LIBRARIES = ("pyJianYingDraft", "pymediainfo", "PIL.Image", "draftdl.drafts.builder")
 
 
-def facts() -> tuple[int, bool, list[str]]:
+def facts() -> tuple[int, bool, list[str], int]:
     """This process's id; whether pytest is loaded here (it is in a forked copy of the test
-    process, not in a spawned one); which of the libraries it already holds."""
-    return os.getpid(), "pytest" in sys.modules, [m for m in LIBRARIES if m in sys.modules]
+    process, not in a spawned one); which of the libraries it already holds; its nice value."""
+    loaded = [m for m in LIBRARIES if m in sys.modules]
+    return os.getpid(), "pytest" in sys.modules, loaded, os.nice(0)
 
 
 def hold(gate: str) -> int:

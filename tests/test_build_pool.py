@@ -28,7 +28,7 @@ import pool_jobs
 from draftcheck import check_draft
 from draftdl.drafts.builder import WORKER_LOST, JianYingDraftBuilder
 from draftdl.drafts.location import staging_dirs
-from draftdl.drafts.pool import BuildPool, RemoteError, WorkerLost
+from draftdl.drafts.pool import BUILD_NICENESS, BuildPool, RemoteError, WorkerLost
 from draftdl.errors import DraftBuildError
 from fileserver import FileServer
 from servers import Service, load_example, make_settings, running_service, until
@@ -102,9 +102,10 @@ async def test_workers_start_fresh_with_the_libraries_loaded_once(no_children: N
         second = await pool.run(pool_jobs.facts)
     finally:
         await pool.close()
-    pid, forked, loaded = first
+    pid, forked, loaded, niceness = first
     assert pid != os.getpid()
     assert not forked
+    assert niceness == os.nice(0) + BUILD_NICENESS  # builds yield the cores to downloads
     assert set(pool_jobs.LIBRARIES[:3]) <= set(loaded)  # before the first job asked for them
     assert second == first  # the same process, nothing imported again
 

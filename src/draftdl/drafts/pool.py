@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import importlib
 import logging
 import multiprocessing
@@ -46,6 +47,7 @@ from draftdl.errors import DraftdlError
 log = logging.getLogger(__name__)
 
 R = TypeVar("R")
+BUILD_NICENESS = 10  # added to a worker's nice value: builds yield the cores to downloads
 CONTEXT: BaseContext = multiprocessing.get_context(
     "forkserver" if sys.platform == "linux" else "spawn"
 )
@@ -89,11 +91,20 @@ def _prepare(modules: Sequence[str]) -> None:
         importlib.import_module(name)
     for number in (signal.SIGINT, signal.SIGTERM):
         signal.signal(number, signal.SIG_IGN)
+    _lower_priority()
     parent = multiprocessing.parent_process()
     if parent is not None:
         threading.Thread(
             target=_end_with, args=(parent.sentinel,), name="parent-watch", daemon=True
         ).start()
+
+
+def _lower_priority() -> None:
+    """A build is batch work: when the cores are busy, aria2c's downloads and the API's
+    answers go first (nice 10 where the system has it; Windows keeps the normal class)."""
+    if hasattr(os, "nice"):
+        with contextlib.suppress(OSError):
+            os.nice(BUILD_NICENESS)
 
 
 def _end_with(sentinel: int) -> None:
