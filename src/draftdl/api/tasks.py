@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 
 from draftdl.api.deps import Services, ServicesDep, require_json
+from draftdl.api.fastjson import ViewResponse
 from draftdl.api.schemas import (
     JOB_SCHEMA,
     CancelResponse,
@@ -147,8 +148,8 @@ async def submit_with_url(
     response_model=TaskView,
     responses=errors(404, 422, 503),
 )
-async def get_task(task_id: str, services: ServicesDep, wait: Wait = 0) -> dict[str, Any]:
-    return (await wait_until_final(services.queue, task_id, wait)).view()
+async def get_task(task_id: str, services: ServicesDep, wait: Wait = 0) -> Response:
+    return ViewResponse((await wait_until_final(services.queue, task_id, wait)).view())
 
 
 def parse_statuses(values: list[str] | None) -> frozenset[TaskStatus]:
@@ -198,17 +199,19 @@ async def list_tasks(
     ] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
-) -> dict[str, Any]:
+) -> Response:
     statuses = parse_statuses(status)
     search = (q or "").replace("\x00", "")  # titles are stored without NUL
     tasks, total = await services.db.list_tasks(statuses, limit, offset, q=search or None)
     live = services.queue.live  # a live task's state is ahead of its row
-    return {
-        "tasks": [live.get(t.id, t).view(with_files=False) for t in tasks],
-        "total": total,
-        "limit": limit,
-        "offset": offset,
-    }
+    return ViewResponse(
+        {
+            "tasks": [live.get(t.id, t).view(with_files=False) for t in tasks],
+            "total": total,
+            "limit": limit,
+            "offset": offset,
+        }
+    )
 
 
 @router.post(
