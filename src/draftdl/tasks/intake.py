@@ -53,13 +53,16 @@ def parse_job(
 
 
 def plan_task_files(job: ValidatedJob, folder: Path) -> list[FileState]:
-    base = folder.resolve()
+    """``folder`` is the new task's: the resolved downloads folder plus its id, so it is not
+    resolved again (a realpath walk per submit was an eighth of the submit path's time)."""
+    if not folder.is_absolute():
+        raise ValueError(f"the task folder {folder} is not an absolute path")
     return [
         FileState(
             idx=i,
             url=planned.url,
             file_name=planned.file_name,
-            file_path=str(name_inside(base, planned.file_name)),
+            file_path=str(name_inside(folder, planned.file_name)),
             gid=new_gid(),
         )
         for i, planned in enumerate(plan_files(job.urls))
