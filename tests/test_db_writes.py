@@ -279,3 +279,42 @@ async def test_a_cancelled_task_s_files_are_marked_as_their_rows_now_are(
     assert stored is not None
     assert [f.saved for f in task.files] == [file_values(f) for f in stored.files]
     assert [f.status for f in stored.files] == [FileStatus.COMPLETE, FileStatus.REMOVED]
+
+
+async def test_submits_arriving_together_share_one_transaction(
+    db: Database, statements: Statements, tmp_path: Path
+) -> None:
+    tasks = [make_task(seq, files=3) for seq in range(1, 21)]
+    await asyncio.gather(*(db.save_task(t) for t in tasks))
+    assert statements.take() == [("INSERT INTO tasks", 20), ("INSERT INTO task_files", 60)]
+    for t in tasks:
+        assert len(rows_of(tmp_path / "tasks.db", t.id)) == 3
+        assert all(f.saved is not None for f in t.files)
+    await db.save_task(make_task(21, files=1))  # a lone one waits for nothing
+    assert statements.take() == [("INSERT INTO tasks", 1), ("INSERT INTO task_files", 1)]
+
+
+async def test_a_bad_row_in_a_shared_transaction_fails_only_its_own_submit(
+    db: Database, statements: Statements, tmp_path: Path
+) -> None:
+    await db.save_task(make_task(5, files=1))
+    statements.take()
+    again = make_task(5, files=1)  # the same id: its insert breaks the key
+    good = [make_task(6, files=2), make_task(7, files=2)]
+    results = await asyncio.gather(
+        db.save_task(good[0]), db.save_task(again), db.save_task(good[1]), return_exceptions=True
+    )
+    assert results[0] is None and results[2] is None
+    assert isinstance(results[1], Exception)
+    assert "UNIQUE" in str(results[1])
+    for t in good:
+        assert len(rows_of(tmp_path / "tasks.db", t.id)) == 2
+    seen = statements.take()
+    assert seen[0] == ("INSERT INTO tasks", 3)  # together first, then each on its own
+    assert seen[1:] == [
+        ("INSERT INTO tasks", 1),
+        ("INSERT INTO task_files", 2),
+        ("INSERT INTO tasks", 1),
+        ("INSERT INTO tasks", 1),
+        ("INSERT INTO task_files", 2),
+    ]

@@ -24,6 +24,7 @@ from sqlalchemy import (
 )
 
 from draftdl.db import listing
+from draftdl.db.batch import GroupWriter
 from draftdl.db.engine import make_runner, prepare_database
 from draftdl.db.migrate import migrate
 from draftdl.db.outbox import OutboxStore, delivery_rows, insert_deliveries
@@ -48,6 +49,8 @@ FINAL_VALUES = sorted(st.value for st in FINAL)
 # Unfinished as a list of statuses (not NOT IN the final ones): the status index serves it.
 UNFINISHED_VALUES = sorted(st.value for st in TaskStatus if st not in FINAL)
 
+INSERT_TASK = insert(TASKS)
+INSERT_FILE = insert(FILES)
 # The SET clause comes from the parameters' other keys: one statement, any number of rows.
 UPDATE_TASK = update(TASKS).where(TASKS.c.id == bindparam("b_id"))
 UPDATE_FILE = update(FILES).where(
@@ -67,12 +70,14 @@ class Database:
         self.url = url
         self.runner = make_runner(url)
         self.outbox = OutboxStore(self.runner)
+        self._inserts = GroupWriter(self._insert_tasks)
 
     async def init(self) -> None:
         await prepare_database(self.url)
         await self.runner.write(_create)
 
     async def close(self) -> None:
+        await self._inserts.aclose()
         await self.runner.dispose()
 
     async def next_seq(self) -> int:
@@ -82,13 +87,20 @@ class Database:
     # -- writes ---------------------------------------------------------------------------
 
     async def save_task(self, task: TaskState, deliveries: Sequence[Delivery] = ()) -> None:
-        """Stores a new task and its files in one transaction (files as one executemany),
-        with the webhook deliveries of its first status."""
+        """Stores a new task and its files, with the webhook deliveries of its first status;
+        submits that arrive meanwhile share the transaction (db/batch.py)."""
+        await self._inserts.submit((task, deliveries))
+
+    async def _insert_tasks(self, batch: list[tuple[TaskState, Sequence[Delivery]]]) -> None:
+        """New tasks in one transaction: one executemany per table."""
         files = FileWrites()
-        files.add(task.id, task.files, new=True)
-        await self.runner.write(
-            _insert_task, new_task_values(task), files.rows, delivery_rows(deliveries)
-        )
+        tasks: Rows = []
+        deliveries: Rows = []
+        for task, made in batch:
+            files.add(task.id, task.files, new=True)
+            tasks.append(new_task_values(task))
+            deliveries.extend(delivery_rows(made))
+        await self.runner.write(_insert_tasks, tasks, files.rows, deliveries)
         files.committed()
 
     async def save_transition(
@@ -185,10 +197,10 @@ def _scalars(conn: Connection, query: Select[Any]) -> list[Any]:
     return list(conn.scalars(query))
 
 
-def _insert_task(conn: Connection, task: dict[str, object], files: Rows, deliveries: Rows) -> None:
-    conn.execute(insert(TASKS), task)
+def _insert_tasks(conn: Connection, tasks: Rows, files: Rows, deliveries: Rows) -> None:
+    conn.execute(INSERT_TASK, tasks)
     if files:
-        conn.execute(insert(FILES), files)
+        conn.execute(INSERT_FILE, files)
     insert_deliveries(conn, deliveries)
 
 
