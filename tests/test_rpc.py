@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import itertools
 import json
+import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from websockets.asyncio.server import ServerConnection
+from websockets.asyncio.server import serve as ws_serve
 
 from draftdl.aria2.models import AddRequest, StatusBook
 from draftdl.aria2.process import Aria2Manager
@@ -208,3 +213,100 @@ async def test_a_read_parses_only_the_entries_that_changed(
     # Another book (another reader) parses everything for itself.
     other = await client.read_statuses(StatusBook(), waiting=10, stopped=10)
     assert all(other[r.gid] is not moved[r.gid] and other[r.gid] == moved[r.gid] for r in held[1:])
+
+
+# -- the WebSocket the calls go over --------------------------------------------------------
+
+
+async def test_calls_share_one_socket_and_get_their_own_answers(
+    aria2: Aria2Manager, fileserver: FileServer, tmp_path: Path
+) -> None:
+    client = aria2.client
+    held = [
+        AddRequest(
+            f"{i:016x}",
+            fileserver.url("/size/4K/s.bin"),
+            str(tmp_path / str(i)),
+            "s.bin",
+            paused=True,
+        )
+        for i in range(1, 41)
+    ]
+    await client.add_batch_downloads(held)
+    answers = await asyncio.gather(
+        *(client.call("aria2.tellStatus", r.gid, ["gid", "dir"]) for r in held)
+    )
+    assert [(a["gid"], a["dir"]) for a in answers] == [(r.gid, r.dir) for r in held]
+
+
+async def test_a_closed_port_and_a_silent_one_are_unavailable() -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()[1]
+    client = Aria2Client()
+    try:
+        client.set_endpoint(f"http://127.0.0.1:{closed}/jsonrpc", "s")
+        with pytest.raises(Aria2Unavailable, match="unreachable"):
+            await client.get_version()
+        with socket.socket() as silent:  # accepts the connection, never answers the handshake
+            silent.bind(("127.0.0.1", 0))
+            silent.listen()
+            client.set_endpoint(f"http://127.0.0.1:{silent.getsockname()[1]}/jsonrpc", "s")
+            with pytest.raises(Aria2Unavailable, match="timed out"):
+                await client.get_version(within=0.5)
+    finally:
+        await client.aclose()
+
+
+async def test_a_connection_lost_under_a_call_fails_it_and_the_next_call_reconnects() -> None:
+    seen: list[str] = []
+
+    async def hang_up_on_the_first(ws: ServerConnection) -> None:
+        async for message in ws:
+            seen.append(str(message))
+            request = json.loads(message)
+            if len(seen) == 1:
+                await ws.close()  # mid-call: no answer comes
+                return
+            await ws.send(json.dumps({"id": request["id"], "jsonrpc": "2.0", "result": "ok"}))
+
+    async with ws_serve(hang_up_on_the_first, "127.0.0.1", 0) as server:
+        port = next(iter(server.sockets)).getsockname()[1]
+        client = Aria2Client()
+        client.set_endpoint(f"http://127.0.0.1:{port}/jsonrpc", "s")
+        try:
+            with pytest.raises(Aria2Unavailable, match=r"closed|lost"):
+                await client.call("aria2.getVersion", within=5)
+            assert await client.call("aria2.getVersion", within=5) == "ok"
+        finally:
+            await client.aclose()
+    assert len(seen) == 2
+
+
+async def test_calls_and_notifications_never_go_through_a_proxy_from_the_environment(
+    aria2: Aria2Manager, fileserver: FileServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY"):
+        monkeypatch.setenv(name, "http://proxy.invalid:3128")  # the calls carry the secret
+    client = Aria2Client()
+    client.set_endpoint(aria2.get_rpc_url() or "", aria2.get_rpc_secret())
+    heard: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
+    listener = asyncio.create_task(
+        client.listen(lambda method, gid: heard.put_nowait((method, gid)))
+    )
+    try:
+        assert (await client.get_version())["version"]
+        async with asyncio.timeout(10):  # aria2 does not say when the listener is connected:
+            for n in itertools.count(0xA0):  # a download each second until one is heard of
+                gid = f"{n:016x}"
+                req = AddRequest(gid, fileserver.url(f"/size/4K/p{n}.bin"), str(tmp_path), f"p{n}")
+                assert await client.add_batch_downloads([req]) == [gid]
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(1):
+                        while await heard.get() != ("aria2.onDownloadComplete", gid):
+                            pass
+                        break
+    finally:
+        listener.cancel()
+        await asyncio.gather(listener, return_exceptions=True)
+        await client.aclose()

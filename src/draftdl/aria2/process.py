@@ -264,7 +264,7 @@ class Aria2Manager:
 
     async def _ping_remote(self) -> bool:
         try:
-            info = await self.client.get_version(http_timeout=3.0)
+            info = await self.client.get_version(within=3.0)
         except Aria2Error as exc:
             self.reason = f"remote aria2 at {self.settings.aria2_rpc_url} not answering: {exc}"
             return False
@@ -363,7 +363,7 @@ class Aria2Manager:
                 self._unavailable(f"aria2c exited with code {proc.returncode} at start: {tail}")
                 return False
             try:
-                info = await self.client.get_version(http_timeout=1.0)
+                info = await self.client.get_version(within=1.0)
             except Aria2Error:
                 await asyncio.sleep(0.05)
                 continue
@@ -473,7 +473,7 @@ class Aria2Manager:
                         backoff = 0.0
                     continue
                 try:
-                    await self.client.get_version(http_timeout=3.0)
+                    await self.client.get_version(within=3.0)
                     misses = 0
                 except Aria2Error as exc:
                     misses += 1
@@ -498,7 +498,7 @@ class Aria2Manager:
         proc, exit_task = self._proc, self._exit
         if self.managed and proc is not None and exit_task is not None and not exit_task.done():
             with contextlib.suppress(Aria2Error):
-                await self.client.call(SAVE_SESSION, http_timeout=3.0)
+                await self.client.call(SAVE_SESSION, within=3.0)
             if sys.platform == "win32":
                 with contextlib.suppress(Aria2Error):
                     await self.client.shutdown()

@@ -1,6 +1,7 @@
-"""Async JSON-RPC client for aria2 over one keep-alive httpx pool, plus its WebSocket events.
+"""Async JSON-RPC client for aria2 over one WebSocket (aria2/socket.py), plus its events.
 
 Ours rather than aria2p: aria2p is synchronous and opens a connection per call (DESIGN §4).
+Given an httpx transport (tests inject faults so), calls go over HTTP through it instead.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from draftdl.aria2.models import (
     DownloadStatus,
     StatusBook,
 )
+from draftdl.aria2.socket import RpcSocket, ws_url
 from draftdl.errors import Aria2RPCError, Aria2Unavailable
 
 log = logging.getLogger(__name__)
@@ -75,15 +77,13 @@ class Aria2Client:
         timeout: float = 10.0,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        self._http = httpx.AsyncClient(
-            timeout=timeout,
-            transport=transport,
-            limits=httpx.Limits(max_keepalive_connections=4, max_connections=8),
-        )
+        self._timeout = timeout
+        self._socket = RpcSocket() if transport is None else None
+        self._http = httpx.AsyncClient(timeout=timeout, transport=transport, trust_env=False)
         self._url: str | None = None
         self._secret: str | None = None
         self._ids = itertools.count(1)
-        self.requests = collections.Counter[str]()  # HTTP requests by method, for figures
+        self.requests = collections.Counter[str]()  # requests (round trips) by method
         self.calls = collections.Counter[str]()  # methods run, a multicall's entries each
 
     @property
@@ -94,6 +94,8 @@ class Aria2Client:
     def set_endpoint(self, url: str, secret: str | None) -> None:
         self._url = url
         self._secret = secret
+        if self._socket is not None:
+            self._socket.set_url(url)
 
     @property
     def url(self) -> str | None:
@@ -104,35 +106,40 @@ class Aria2Client:
             return list(params)
         return [f"token:{self._secret}", *params]
 
-    async def call(self, method: str, *params: Any, http_timeout: float | None = None) -> Any:
+    async def call(self, method: str, *params: Any, within: float | None = None) -> Any:
         # system.multicall carries the secret inside each call, not on itself.
         sent = list(params) if method == MULTICALL else self._token_params(params)
         if self._url is None:
             raise Aria2Unavailable("aria2c is not running")
-        payload = {
-            "jsonrpc": "2.0",
-            "id": next(self._ids),
-            "method": method,
-            "params": sent,
-        }
+        call_id = next(self._ids)
+        payload = json.dumps({"jsonrpc": "2.0", "id": call_id, "method": method, "params": sent})
         self.requests[method] += 1
         if method != MULTICALL:
             self.calls[method] += 1
-        with map_transport_errors(self._url):
-            resp = await self._http.post(
-                self._url,
-                content=json.dumps(payload),
-                headers={"Content-Type": "application/json"},
-                timeout=http_timeout if http_timeout is not None else httpx.USE_CLIENT_DEFAULT,
-            )
-        try:
-            body = resp.json()
-        except ValueError as exc:
-            raise Aria2Unavailable(f"aria2 answered HTTP {resp.status_code} without JSON") from exc
+        limit = self._timeout if within is None else within
+        if self._socket is not None:
+            body = await self._socket.call(self._url, call_id, payload, limit)
+        else:
+            body = await self._post(payload, limit)
         if "error" in body:
             err = body["error"]
             raise Aria2RPCError(int(err.get("code", 1)), str(err.get("message", "")))
         return body.get("result")
+
+    async def _post(self, payload: str, within: float) -> dict[str, Any]:
+        assert self._url is not None
+        with map_transport_errors(self._url):
+            resp = await self._http.post(
+                self._url,
+                content=payload,
+                headers={"Content-Type": "application/json"},
+                timeout=within,
+            )
+        try:
+            body: dict[str, Any] = resp.json()
+        except ValueError as exc:
+            raise Aria2Unavailable(f"aria2 answered HTTP {resp.status_code} without JSON") from exc
+        return body
 
     async def multicall(self, calls: Sequence[Call]) -> list[Any]:
         """Many methods in one round trip; each entry is a result or an ``Aria2RPCError``."""
@@ -151,8 +158,8 @@ class Aria2Client:
                 out.append(Aria2RPCError(int(entry.get("code", 1)), str(entry.get("message", ""))))
         return out
 
-    async def get_version(self, http_timeout: float | None = None) -> dict[str, Any]:
-        result: dict[str, Any] = await self.call(GET_VERSION, http_timeout=http_timeout)
+    async def get_version(self, within: float | None = None) -> dict[str, Any]:
+        result: dict[str, Any] = await self.call(GET_VERSION, within=within)
         return result
 
     async def add_batch_downloads(
@@ -296,9 +303,11 @@ class Aria2Client:
         await self.multicall([(REMOVE_RESULT, [g]) for g in gids])
 
     async def shutdown(self) -> None:
-        await self.call(SHUTDOWN, http_timeout=3.0)
+        await self.call(SHUTDOWN, within=3.0)
 
     async def aclose(self) -> None:
+        if self._socket is not None:
+            await self._socket.aclose()
         await self._http.aclose()
 
     async def listen(self, on_event: EventHandler) -> None:
@@ -309,9 +318,9 @@ class Aria2Client:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 2.0)
                 continue
-            ws_url = self._url.replace("http://", "ws://", 1).replace("https://", "wss://", 1)
             try:
-                async with ws_connect(ws_url, open_timeout=3, max_size=2**20) as ws:
+                url = ws_url(self._url)  # a proxy from the environment has no say on loopback
+                async with ws_connect(url, open_timeout=3, max_size=2**20, proxy=None) as ws:
                     delay = 0.1
                     async for message in ws:
                         await self._dispatch(message, on_event)
