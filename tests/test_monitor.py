@@ -3,6 +3,7 @@ only where they change (counted by the RPC client, checked against aria2c's own 
 
 from __future__ import annotations
 
+import asyncio
 import collections
 from pathlib import Path
 from typing import Any
@@ -151,3 +152,48 @@ async def test_health_counts_a_tick_as_one_request(
         assert health["rpc_requests"] - requests == health["ticks"] - ticks
     finally:
         await service.http.post(f"/api/tasks/{task_id}/cancel")
+
+
+async def test_a_remote_aria2c_keeps_a_tasks_downloads_over_a_restart_and_a_new_cap_reaches_them(
+    tmp_path: Path, fileserver: FileServer
+) -> None:
+    """Downloads this process never added (they stayed in a shared aria2c while the server
+    restarted) have a cap it does not know: a change of the task's cap is sent to them."""
+    remote = Aria2Client()
+    manager = Aria2Manager(make_settings(tmp_path / "remote-aria2"), remote)
+    assert await manager.start()
+    try:
+        settings = make_settings(
+            tmp_path / "data",
+            aria2_rpc_url=manager.get_rpc_url(),
+            aria2_rpc_secret=manager.get_rpc_secret(),
+        )
+        urls = [fileserver.url(f"/slow/8M/k{i}.bin?rate=256K") for i in range(2)]
+        async with running_service(settings) as svc:
+            task_id = await svc.submit(job(urls, max_download_limit="100K"))
+            view = await svc.wait_task(
+                task_id, lambda t: all(f["status"] == "active" for f in t["files"])
+            )
+            gids = [f["gid"] for f in view["files"]]
+        async with running_service(settings) as svc:
+            await svc.wait_task(task_id, lambda t: t["status"] == "downloading")
+            answer = await svc.http.patch(
+                f"/api/tasks/{task_id}", json={"max_download_limit": "1M"}
+            )
+            assert answer.status_code == 200
+            caps: list[Any] = []
+
+            async def read_caps() -> list[Any]:
+                options = await remote.multicall([("aria2.getOption", [g]) for g in gids])
+                return [speed_bytes(o["max-download-limit"]) for o in options]
+
+            for _ in range(100):  # ~10 s: the next ticks send it
+                caps = await read_caps()
+                if caps == [512 * 1024, 512 * 1024]:
+                    break
+                await asyncio.sleep(0.1)
+            assert caps == [512 * 1024, 512 * 1024]
+            await svc.http.post(f"/api/tasks/{task_id}/cancel")
+    finally:
+        await manager.stop()
+        await remote.aclose()

@@ -119,7 +119,8 @@ async def test_a_draft_being_built_gives_its_download_slot_to_the_next_task(
     data_dir: Path, fileserver: FileServer
 ) -> None:
     builder = GatedBuilder()
-    async with running_service(make_settings(data_dir, max_active_tasks=1), builder) as svc:
+    settings = make_settings(data_dir, max_active_tasks=1, build_workers=1)
+    async with running_service(settings, builder) as svc:
         first = await svc.submit(job([fileserver.url("/size/64K/first.bin")]))
         await until(lambda: builder.started == [first], 10)
         second = await svc.submit(job([fileserver.url("/size/64K/second.bin")]))

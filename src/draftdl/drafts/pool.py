@@ -201,9 +201,8 @@ class BuildPool:
         function and plain data."""
         if self._closed:
             raise WorkerLost("the build workers are stopped: the server is shutting down")
-        worker = await self._idle.get()
+        worker = await self._take()
         try:
-            await asyncio.shield(worker.started)
             return await asyncio.wrap_future(worker.submit(fn, args))
         except BrokenProcessPool as exc:
             if worker in self._all:  # it died on its own: close() empties the list
@@ -217,6 +216,24 @@ class BuildPool:
         finally:
             if worker in self._all:
                 self._idle.put_nowait(worker)
+
+    async def _take(self) -> _Worker:
+        """An idle worker whose process is up. One whose start failed (the system refused the
+        fork for a moment: EAGAIN, EMFILE, ENOMEM) is replaced by a new one, which is tried
+        once: a failed start neither fails every later build nor, once, this one."""
+        for attempt in (1, 2):
+            worker = await self._idle.get()
+            try:
+                await asyncio.shield(worker.started)
+                return worker
+            except Exception as exc:
+                if worker in self._all:  # (close() empties the list: no new one then)
+                    self._all.remove(worker)
+                    self._idle.put_nowait(self._new_worker())
+                    await asyncio.to_thread(worker.stop)
+                if attempt == 2 or self._closed:
+                    raise WorkerLost(f"a build worker could not be started: {exc!r}") from exc
+        raise AssertionError("unreachable")
 
     async def close(self) -> None:
         """Ends every worker, idle or busy (a build past the queue's grace, a start still

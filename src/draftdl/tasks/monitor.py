@@ -51,6 +51,7 @@ MAX_HANDOVERS = 20
 EVENT_FILES = 100  # progress events list the files of tasks up to this size
 HELD = frozenset({TaskStatus.PAUSED, TaskStatus.PENDING})
 STALLED = Reason("stalled", True)
+UNKNOWN_CAP = "unknown"  # what a download not added by this process was given: never a real cap
 
 
 class Outcomes(Protocol):
@@ -411,6 +412,8 @@ class Monitor:
                 continue  # done, or not handed over (yet, or again: a retry waits)
             st = statuses.get(gid)
             if st is None:
+                if f.status is FileStatus.ERROR:
+                    continue  # failed for good: its result was read and purged, not lost
                 # Only files handed over before this read began: one added while the read
                 # was in flight is not lost, just not in it.
                 if f.handed_at < read:
@@ -627,11 +630,13 @@ class Monitor:
         self._spread[task.id] = (cap, active)
         share, floor = self._share(task, len(active)), self._share(task, len(task.files))
         for f in task.files:
-            if f.done or f.gid not in self._sent:
+            if f.done or f.handed_at is None:
                 continue  # finished, or not in aria2: its add carries the cap
             own = f.options.max_download_limit if f.options else None
             want = lower_limit(share if f.gid in active else floor, own)
-            if want != self._sent[f.gid]:
+            # A gid never added by this process (a remote aria2c kept it over our restart)
+            # has a cap we do not know: it is sent.
+            if want != self._sent.get(f.gid, UNKNOWN_CAP):
                 self._sent[f.gid] = want
                 self._riders.append(self.client.limit_call(f.gid, want))
 

@@ -522,6 +522,8 @@ class TaskQueue:
                 async with self._build_slots:
                     if task.status is not TaskStatus.PROCESSING:
                         return  # cancelled (or deleted) while it waited for a builder
+                    if not self._accepting:
+                        return  # stopping: built at the next start (it stays processing)
                     self._tell(task, "building the draft")
                     started = time.monotonic()
                     draft_path = await self.builder.build(task)
