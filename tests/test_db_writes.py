@@ -289,7 +289,7 @@ async def test_submits_arriving_together_share_one_transaction(
     assert statements.take() == [("INSERT INTO tasks", 20), ("INSERT INTO task_files", 60)]
     for t in tasks:
         assert len(rows_of(tmp_path / "tasks.db", t.id)) == 3
-        assert all(f.saved is not None for f in t.files)
+        assert [f.saved for f in t.files] == [file_values(f) for f in t.files]
     await db.save_task(make_task(21, files=1))  # a lone one waits for nothing
     assert statements.take() == [("INSERT INTO tasks", 1), ("INSERT INTO task_files", 1)]
 

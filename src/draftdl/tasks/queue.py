@@ -302,12 +302,6 @@ class TaskQueue:
             raise TaskNotFound(task_id)
         return stored
 
-    async def list_tasks(
-        self, status: TaskStatus | None, limit: int, offset: int
-    ) -> tuple[list[TaskState], int]:
-        tasks, total = await self.db.list_tasks(status, limit, offset)
-        return [self.live.get(t.id, t) for t in tasks], total
-
     async def cancel_task(self, task_id: str, keep_files: bool = False) -> TaskState:
         """Records the cancel first; then nothing can start or keep its downloads, and its
         partial files go (unless ``keep_files``: a retry may resume them)."""
