@@ -17,6 +17,7 @@ from sqlalchemy import event
 
 from draftdl.db.repo import Database
 from draftdl.db.rows import file_values
+from draftdl.errors import TaskNotFound
 from draftdl.model.states import FileStatus, TaskStatus
 from draftdl.model.task import FileState, TaskState
 from fileserver import FileServer
@@ -318,3 +319,59 @@ async def test_a_bad_row_in_a_shared_transaction_fails_only_its_own_submit(
         ("INSERT INTO tasks", 1),
         ("INSERT INTO task_files", 2),
     ]
+
+
+def status_of(db_file: Path, task_id: str) -> str | None:
+    with sqlite3.connect(db_file) as conn:
+        row = conn.execute("SELECT status FROM tasks WHERE id = ?", (task_id,)).fetchone()
+    return None if row is None else str(row[0])
+
+
+async def test_status_changes_arriving_together_share_one_transaction(
+    db: Database, statements: Statements, tmp_path: Path
+) -> None:
+    tasks = [make_task(seq, files=3) for seq in range(1, 11)]
+    await asyncio.gather(*(db.save_task(t) for t in tasks))
+    commits: list[int] = []
+    event.listen(db.runner.sync_engine, "commit", lambda conn: commits.append(1))
+    statements.take()
+    for t in tasks:
+        t.status = TaskStatus.PROCESSING
+        t.files[1].status = FileStatus.COMPLETE
+    await asyncio.gather(*(db.save_transition(t) for t in tasks))
+    assert len(commits) == 1
+    assert statements.take() == [("UPDATE tasks", 1)] * 10 + [("UPDATE task_files", 10)]
+    for t in tasks:
+        assert status_of(tmp_path / "tasks.db", t.id) == "processing"
+        assert [r[1] for r in rows_of(tmp_path / "tasks.db", t.id)] == [
+            "waiting",
+            "complete",
+            "waiting",
+        ]
+    tasks[0].status = TaskStatus.COMPLETED
+    await db.save_transition(tasks[0], with_files=False)  # a lone one waits for nothing
+    assert len(commits) == 2
+    assert statements.take() == [("UPDATE tasks", 1)]
+
+
+async def test_a_change_of_a_deleted_task_fails_only_its_own_in_a_shared_transaction(
+    db: Database, statements: Statements, tmp_path: Path
+) -> None:
+    tasks = [make_task(seq, files=2) for seq in range(1, 4)]
+    await asyncio.gather(*(db.save_task(t) for t in tasks))
+    assert await db.delete_task(tasks[1].id)
+    statements.take()
+    for t in tasks:
+        t.status = TaskStatus.CANCELLED
+        t.files[0].status = FileStatus.REMOVED
+    results = await asyncio.gather(*(db.save_transition(t) for t in tasks), return_exceptions=True)
+    assert results[0] is None and results[2] is None
+    assert isinstance(results[1], TaskNotFound)
+    assert statements.take() == [("UPDATE tasks", 1)] * 3 + [("UPDATE task_files", 2)]
+    assert [status_of(tmp_path / "tasks.db", t.id) for t in tasks] == [
+        "cancelled",
+        None,
+        "cancelled",
+    ]
+    assert tasks[0].files[0].saved == file_values(tasks[0].files[0])
+    assert tasks[1].files[0].saved != file_values(tasks[1].files[0])  # never written

@@ -197,3 +197,37 @@ async def test_a_remote_aria2c_keeps_a_tasks_downloads_over_a_restart_and_a_new_
     finally:
         await manager.stop()
         await remote.aclose()
+
+
+async def test_tasks_that_start_together_go_to_aria2_in_one_add(
+    data_dir: Path, fileserver: FileServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Three tasks waiting for a slot when the server stops all start at the next start:
+    their status changes share one transaction and their six files one addUri multicall."""
+    async with running_service(make_settings(data_dir, max_active_tasks=1)) as first:
+        slow = await first.submit(job([fileserver.url("/slow/4M/hold.bin?rate=64K")]))
+        await first.wait_task(slow, lambda t: t["status"] == "downloading")
+        waiting = [
+            await first.submit(
+                job([fileserver.url(f"/size/{9 + i}K/r{n}-{i}.bin") for i in (0, 1)])
+            )
+            for n in range(3)
+        ]
+        views = [await first.task(t) for t in waiting]
+        assert [v["status"] for v in views] == ["pending"] * 3
+        gids = {f["gid"] for v in views for f in v["files"]}
+    adds: list[set[str]] = []
+    add = Aria2Client.add_batch_downloads
+
+    async def recording(self: Aria2Client, requests: Any) -> Any:
+        adds.append({r.gid for r in requests})
+        return await add(self, requests)
+
+    monkeypatch.setattr(Aria2Client, "add_batch_downloads", recording)
+    async with running_service(make_settings(data_dir, max_active_tasks=10)) as second:
+        for task_id in waiting:
+            done = await second.wait_final(task_id)
+            assert done["status"] == "completed", done["error_message"]
+        await second.http.post(f"/api/tasks/{slow}/cancel")
+    assert len(gids) == 6
+    assert [a for a in adds if a & gids] == [gids]

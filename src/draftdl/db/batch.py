@@ -1,23 +1,28 @@
 """Group commit: writes that arrive while one is being made go out together in the next.
 
-A burst of submits then costs one transaction (one commit, one statement per table) per
-batch instead of one per task, and a lone write waits for nothing. The flusher is this
-object's own task; ``aclose`` awaits it.
+A burst of submits (or of status changes) then costs one transaction (one commit, one
+thread hop) per batch instead of one per task, and a lone write waits for nothing. The write
+may answer per item (an error for the ones that could not be written, e.g. a row deleted
+meanwhile) and the others still succeed. The flusher is this object's own task; ``aclose``
+awaits it.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Generic, TypeVar
 
 from sqlalchemy.exc import OperationalError
 
 T = TypeVar("T")
 
+# None: every item written; else one entry per item, None or the error its caller gets.
+Outcome = Sequence[BaseException | None] | None
+
 
 class GroupWriter(Generic[T]):
-    def __init__(self, write: Callable[[list[T]], Awaitable[None]], limit: int = 500) -> None:
+    def __init__(self, write: Callable[[list[T]], Awaitable[Outcome]], limit: int = 500) -> None:
         self._write = write
         self._limit = limit
         self._waiting: list[tuple[T, asyncio.Future[None]]] = []
@@ -43,7 +48,7 @@ class GroupWriter(Generic[T]):
 
     async def _write_batch(self, batch: list[tuple[T, asyncio.Future[None]]]) -> None:
         try:
-            await self._write([item for item, _ in batch])
+            outcome = await self._write([item for item, _ in batch])
         except OperationalError as exc:  # the database, not the rows: each caller retries
             _settle(batch, exc)
         except Exception as exc:
@@ -53,7 +58,11 @@ class GroupWriter(Generic[T]):
                 for one in batch:
                     await self._write_batch([one])
         else:
-            _settle(batch, None)
+            if outcome is None:
+                _settle(batch, None)
+            else:
+                for one, error in zip(batch, outcome, strict=True):
+                    _settle([one], error)
 
 
 def _settle(batch: list[tuple[T, asyncio.Future[None]]], exc: BaseException | None) -> None:

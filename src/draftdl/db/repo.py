@@ -9,6 +9,7 @@ runner (db/engine.py) as plain values. A read is one or two plain SELECTs.
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -65,12 +66,23 @@ LOAD_FILES = (
 Rows = list[dict[str, object]]
 
 
+@dataclass(frozen=True)
+class _Update:
+    """One task's status change, waiting to be written with others (``save_transition``)."""
+
+    task_id: str
+    row: dict[str, object]
+    files: FileWrites
+    deliveries: Rows
+
+
 class Database:
     def __init__(self, url: str) -> None:
         self.url = url
         self.runner = make_runner(url)
         self.outbox = OutboxStore(self.runner)
         self._inserts = GroupWriter(self._insert_tasks)
+        self._updates = GroupWriter(self._update_tasks)
 
     async def init(self) -> None:
         await prepare_database(self.url)
@@ -78,6 +90,7 @@ class Database:
 
     async def close(self) -> None:
         await self._inserts.aclose()
+        await self._updates.aclose()
         await self.runner.dispose()
 
     async def next_seq(self) -> int:
@@ -108,15 +121,27 @@ class Database:
     ) -> None:
         """Writes a task's status and results in one transaction, with (``with_files``) its
         files' rows that changed and their totals, and the webhook deliveries the new status
-        makes. Raises ``TaskNotFound`` when the task was deleted meanwhile."""
+        makes. Raises ``TaskNotFound`` when the task was deleted meanwhile. Changes of other
+        tasks that arrive meanwhile share the transaction (db/batch.py)."""
         row: dict[str, object] = {"b_id": task.id, **task_values(task)}
         files = FileWrites()
         if with_files:
             row.update(totals_values(task))
             files.add(task.id, task.files)
-        if not await self.runner.write(_update_task, row, files.rows, delivery_rows(deliveries)):
-            raise TaskNotFound(task.id)
-        files.committed()
+        await self._updates.submit(_Update(task.id, row, files, delivery_rows(deliveries)))
+
+    async def _update_tasks(self, batch: list[_Update]) -> list[BaseException | None]:
+        """Status changes of several tasks in one transaction; a task whose row is gone gets
+        ``TaskNotFound`` and nothing of it is written."""
+        found = await self.runner.write(
+            _update_tasks, [(u.row, u.files.rows, u.deliveries) for u in batch]
+        )
+        outcome: list[BaseException | None] = []
+        for change, ok in zip(batch, found, strict=True):
+            if ok:
+                change.files.committed()
+            outcome.append(None if ok else TaskNotFound(change.task_id))
+        return outcome
 
     async def save_progress(self, changed: Mapping[str, tuple[TaskState, set[int]]]) -> None:
         """One transaction for the live tasks' progress: the task rows in one executemany, and
@@ -204,14 +229,24 @@ def _insert_tasks(conn: Connection, tasks: Rows, files: Rows, deliveries: Rows) 
     insert_deliveries(conn, deliveries)
 
 
-def _update_task(conn: Connection, task: dict[str, object], files: Rows, deliveries: Rows) -> bool:
-    """False (and nothing written) when the task's row is gone."""
-    if conn.execute(UPDATE_TASK, task).rowcount == 0:
-        return False
+def _update_tasks(
+    conn: Connection, updates: list[tuple[dict[str, object], Rows, Rows]]
+) -> list[bool]:
+    """Per update, False (and nothing of it written) when its task's row is gone; the file
+    rows and deliveries of the others in one statement each."""
+    found: list[bool] = []
+    files: Rows = []
+    deliveries: Rows = []
+    for task, its_files, its_deliveries in updates:
+        ok = conn.execute(UPDATE_TASK, task).rowcount != 0
+        found.append(ok)
+        if ok:
+            files.extend(its_files)
+            deliveries.extend(its_deliveries)
     if files:
         conn.execute(UPDATE_FILE, files)
     insert_deliveries(conn, deliveries)
-    return True
+    return found
 
 
 def _update_progress(conn: Connection, tasks: Rows, files: Rows) -> None:

@@ -220,12 +220,19 @@ class Monitor:
         active = max(1, min(active, self.settings.max_concurrent_downloads))
         return str(max(1024, limit // active))
 
-    async def add_files(self, task: TaskState, files: Sequence[FileState]) -> None:
-        """Hands files to aria2 in one call. Raises ``Aria2Unavailable``; a tick retries."""
+    async def add_files(self, batch: Sequence[tuple[TaskState, Sequence[FileState]]]) -> None:
+        """Hands the files of one or more tasks to aria2 in one call. Raises
+        ``Aria2Unavailable``; a tick retries."""
         async with self.rpc_lock:
-            if task.status is not TaskStatus.DOWNLOADING or task.id not in self.tasks:
-                return  # cancelled or failed while waiting for the lock
-            await self._add_locked([(task, f) for f in files])
+            pairs = [
+                (task, f)
+                for task, files in batch
+                # (not cancelled or failed while waiting for the lock)
+                if task.status is TaskStatus.DOWNLOADING and task.id in self.tasks
+                for f in files
+            ]
+            if pairs:
+                await self._add_locked(pairs)
 
     async def _add_locked(
         self, pairs: Sequence[tuple[TaskState, FileState]], handover: bool = False

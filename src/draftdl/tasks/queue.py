@@ -1,11 +1,12 @@
 """TaskQueue: accepts jobs, runs at most ``max_active_tasks`` in priority then arrival order,
 and takes each through pending → downloading → processing → completed (or failed, cancelled).
 
-Every transition is saved before it is announced, under one lock so two transitions of a task
-never cross. A step whose write fails is put back or left for ``Upkeep``'s reconciliation, so
-no task stays in a state nothing works on. Background work (scheduler, monitor, draft builds,
-upkeep) is owned here and stopped by ``stop``: the monitor first (it starts builds), then the
-builds get ``shutdown_grace`` to finish and be recorded.
+Every transition is saved before it is announced, under the task's own lock so two
+transitions of a task never cross; other tasks' changes go on meanwhile and share the
+database's transaction (db/batch.py). A step whose write fails is put back or left for
+``Upkeep``'s reconciliation, so no task stays in a state nothing works on. Background work
+(scheduler, monitor, draft builds, upkeep) is owned here and stopped by ``stop``: the monitor
+first (it starts builds), then the builds get ``shutdown_grace`` to finish and be recorded.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import logging
 import shutil
 import time
 import uuid
+import weakref
 from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
 from typing import Any
@@ -88,7 +90,8 @@ class TaskQueue:
         self.live: dict[str, TaskState] = {}
         self._pending: list[tuple[int, int, str]] = []
         self._seq = 0
-        self._transition_lock = asyncio.Lock()
+        # One lock per task, alive while someone holds or waits for it.
+        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
         self._build_slots = asyncio.Semaphore(settings.build_workers)
         self._wake_scheduler = asyncio.Event()
         self._background: set[asyncio.Task[Any]] = set()
@@ -358,48 +361,91 @@ class TaskQueue:
 
     async def _schedule(self) -> None:
         """Starts pending tasks in order while slots are free; tasks that need aria2c while
-        it is down keep their place, and tasks without downloads go ahead of them."""
+        it is down keep their place, and tasks without downloads go ahead of them.
+
+        The tasks a round can start are started together, so their status changes share one
+        transaction and a burst of free slots fills at once."""
         held: list[tuple[int, int, str]] = []
         no_space: str | None = None
         space_checked = False
         try:
             while self._pending and self.active_count() < self.settings.max_active_tasks:
-                entry = heapq.heappop(self._pending)
-                task = self.live.get(entry[2])
-                if task is None or task.status is not TaskStatus.PENDING:
-                    continue
-                if -entry[0] != task.priority:
-                    continue  # its priority changed: a newer entry stands in the queue
-                if task.files and not self.manager.running:
-                    reason = self.manager.reason or f"aria2c is {self.manager.state.value}"
-                    self._tell(task, f"waiting for aria2c: {reason}")
-                    held.append(entry)
-                    self._holding.add(task.id)
-                    continue
-                if task.files and not space_checked:
-                    space_checked = True
-                    no_space = await self._space_problem()
-                if task.files and no_space:
-                    self._tell(task, no_space)
-                    held.append(entry)
-                    self._holding.add(task.id)
-                    self._schedule_again(SPACE_RECHECK)
-                    continue
-                self.in_flight.add(task.id)
-                try:
-                    await self._start(task)
-                except Exception:
-                    log.exception("task %s could not be started; trying again shortly", task.id)
-                    held.append(entry)
-                    self._holding.add(task.id)
+                free = self.settings.max_active_tasks - self.active_count()
+                round_: list[tuple[tuple[int, int, str], TaskState]] = []
+                while self._pending and free > 0:
+                    entry = heapq.heappop(self._pending)
+                    task = self.live.get(entry[2])
+                    if task is None or task.status is not TaskStatus.PENDING:
+                        continue
+                    if -entry[0] != task.priority:
+                        continue  # its priority changed: a newer entry stands in the queue
+                    if task.files and not self.manager.running:
+                        reason = self.manager.reason or f"aria2c is {self.manager.state.value}"
+                        self._tell(task, f"waiting for aria2c: {reason}")
+                        held.append(entry)
+                        self._holding.add(task.id)
+                        continue
+                    if task.files and not space_checked:
+                        space_checked = True
+                        no_space = await self._space_problem()
+                    if task.files and no_space:
+                        self._tell(task, no_space)
+                        held.append(entry)
+                        self._holding.add(task.id)
+                        self._schedule_again(SPACE_RECHECK)
+                        continue
+                    round_.append((entry, task))
+                    if task.files:
+                        free -= 1  # (one without downloads goes to its draft: no slot)
+                if not round_:
+                    break
+                failed = await self._start_round(round_)
+                if failed:
+                    held += failed
                     self._schedule_again(RETRY_START)
                     break
-                finally:
-                    self.in_flight.discard(task.id)
         finally:
             for entry in held:
                 heapq.heappush(self._pending, entry)
             self._holding.clear()
+
+    async def _start_round(
+        self, round_: list[tuple[tuple[int, int, str], TaskState]]
+    ) -> list[tuple[int, int, str]]:
+        """Starts the tasks together, then hands all their files to aria2 in one call; the
+        queue entries of those that could not start."""
+        for _, task in round_:
+            self.in_flight.add(task.id)
+        try:
+            results = await asyncio.gather(
+                *(self._start(task) for _, task in round_), return_exceptions=True
+            )
+        finally:
+            for _, task in round_:
+                self.in_flight.discard(task.id)
+        failed: list[tuple[int, int, str]] = []
+        started: list[tuple[TaskState, list[FileState]]] = []
+        for (entry, task), result in zip(round_, results, strict=True):
+            if isinstance(result, asyncio.CancelledError):
+                raise result
+            if isinstance(result, BaseException):
+                log.error(
+                    "task %s could not be started; trying again shortly",
+                    task.id,
+                    exc_info=result,
+                )
+                failed.append(entry)
+                self._holding.add(task.id)
+            elif result is not None:
+                started.append((task, result))
+        if started:
+            self.monitor.wake()  # files aria2 holds paused are let go by the next read
+            try:
+                await self.monitor.add_files(started)
+            except Aria2Error as exc:
+                # The monitor re-adds what aria2 does not hold once it answers again.
+                log.warning("aria2 did not take the files of %d tasks yet: %s", len(started), exc)
+        return failed
 
     async def _space_problem(self) -> str | None:
         floor = parse_amount(self.settings.min_free_space)
@@ -415,12 +461,14 @@ class TaskQueue:
         if self._recheck is None or self._recheck.when() <= asyncio.get_running_loop().time():
             self._recheck = asyncio.get_running_loop().call_later(delay, self._wake_scheduler.set)
 
-    async def _start(self, task: TaskState) -> None:
+    async def _start(self, task: TaskState) -> list[FileState] | None:
+        """Moves a task on from pending; the files to hand to aria2 when it now downloads."""
         if task.files:
-            await self._start_downloads(task)
+            return await self._start_downloads(task)
         # Without downloads, straight to the draft (which waits for a builder, not a slot).
-        elif await self._transition(task, TaskStatus.PROCESSING, message="building the draft"):
+        if await self._transition(task, TaskStatus.PROCESSING, message="building the draft"):
             self._spawn(self._build(task), f"build-{task.id}", task)
+        return None
 
     def _tell(self, task: TaskState, message: str) -> None:
         """A new message on a waiting task reaches its watchers as a progress event."""
@@ -430,30 +478,24 @@ class TaskQueue:
         task.updated_at = utcnow()
         self.bus.publish(PROGRESS, task.id, task.event())
 
-    async def _start_downloads(self, task: TaskState) -> None:
+    async def _start_downloads(self, task: TaskState) -> list[FileState] | None:
         if not await self._transition(task, TaskStatus.DOWNLOADING, message="downloading"):
-            return
+            return None
         if task.status is not TaskStatus.DOWNLOADING:  # cancelled while it was being saved
-            return
+            return None
         self.monitor.track(task)  # (a resumed task may be tracked already: aria2 holds it)
-        todo = [
+        return [
             f
             for f in task.files
             if f.status not in (FileStatus.COMPLETE, FileStatus.ERROR)
             and f.handed_at is None
             and not f.next_retry_at
         ]
-        self.monitor.wake()  # files aria2 holds paused are let go by the next read
-        try:
-            await self.monitor.add_files(task, todo)
-        except Aria2Error as exc:
-            # The monitor re-adds what aria2 does not hold once it answers again.
-            log.warning("task %s: aria2 did not take its files yet: %s", task.id, exc)
 
     async def update(self, task: TaskState, **changes: Any) -> None:
         """A change by the user that is no transition (priority, speed cap): saved, then
         announced, like a transition, under the same lock."""
-        async with self._transition_lock:
+        async with self._lock_of(task.id):
             saved = dataclasses.replace(task, **changes, updated_at=utcnow())
             await self._write(self.db.save_transition, saved, with_files=False)
             for key, value in changes.items():
@@ -463,7 +505,7 @@ class TaskQueue:
 
     async def forget(self, task: TaskState) -> None:
         """Deletes a finished task's record; then it is unknown (404)."""
-        async with self._transition_lock:
+        async with self._lock_of(task.id):
             self.monitor.untrack(task)
             await self._write(self.db.delete_task, task.id)
             self._drop(task.id)
@@ -556,8 +598,14 @@ class TaskQueue:
         move.add_done_callback(self._moves.discard)
         return await asyncio.shield(move)
 
+    def _lock_of(self, task_id: str) -> asyncio.Lock:
+        lock = self._locks.get(task_id)
+        if lock is None:
+            lock = self._locks[task_id] = asyncio.Lock()
+        return lock
+
     async def _move(self, task: TaskState, dst: TaskStatus, changes: dict[str, Any]) -> bool:
-        async with self._transition_lock:
+        async with self._lock_of(task.id):
             src = task.status
             if not can_move(src, dst):
                 return False
