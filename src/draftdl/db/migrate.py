@@ -1,14 +1,16 @@
-"""Schema migration: the columns added to ``tables.py`` since a database was created.
+"""The hand-written migrator, frozen at Alembic's baseline (revision 0001): it brings a
+database an older draftdl made (tables, no ``alembic_version``) up to exactly the frozen
+baseline tables (db/migrations/baseline.py), and db/schema.py then stamps it 0001 and lets
+Alembic take it on from there. It never follows later changes of ``db/tables.py``: those
+are revisions.
 
-``create_all`` makes missing tables but never changes an existing one, so a database made by an
-older draftdl lacks the columns (and their indexes) added since. At start, right after it, each
-column the metadata has and its table lacks is added (``ALTER TABLE ... ADD COLUMN`` with its
-default) and each missing index created (``ix_tasks_status_seq`` for the status filter); then
-the backfill registered for a new column fills the old rows in one pass (``tasks.title`` from
-the stored request, the file totals from the file rows). All of it commits together, so a start
-cut off half-way leaves the old schema and the next start does it again. Columns are only ever
-added, never changed or dropped: this is all a migration has to do, on SQLite and PostgreSQL
-alike.
+Missing tables are created whole; each column a baseline table has and the database's lacks
+is added (``ALTER TABLE ... ADD COLUMN`` with its default) and each missing index created
+(``ix_tasks_status_seq`` for the status filter); then the backfill registered for a new
+column fills the old rows in one pass (``tasks.title`` from the stored request, the file
+totals from the file rows). It runs inside the caller's transaction (db/schema.py opens
+one, on SQLite too), so a start cut off half-way leaves the old schema and the next start
+does it again. Columns are only ever added, never changed or dropped.
 """
 
 from __future__ import annotations
@@ -34,8 +36,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.sql.elements import TextClause
 from sqlalchemy.sql.schema import ColumnDefault, DefaultClause
 
-from draftdl.db.tables import Base, FileRow, TaskRow
-from draftdl.model.states import FileStatus
+from draftdl.db.migrations.baseline import BASELINE, FILES, TASKS
 from draftdl.model.task import task_title
 
 log = logging.getLogger(__name__)
@@ -43,26 +44,30 @@ log = logging.getLogger(__name__)
 BATCH = 500  # rows read (and updated) at a time by a backfill
 
 
-def migrate(conn: Connection) -> list[str]:
-    """Adds what the tables lack; returns the columns added as ``table.column``. For
-    ``run_sync`` inside the transaction that ran ``create_all``."""
+def to_baseline(conn: Connection) -> list[str]:
+    """Adds what the database lacks of the baseline; returns the columns added as
+    ``table.column``."""
     found = inspect(conn)
     present = set(found.get_table_names())
-    added: list[str] = []
-    for table in Base.metadata.sorted_tables:
+    for table in BASELINE.sorted_tables:
         if table.name not in present:
-            continue  # create_all just made it whole
+            table.create(conn)
+            log.info(
+                "database: added table %s (the database was made by an older draftdl)", table.name
+            )
+    added: list[str] = []
+    for table in BASELINE.sorted_tables:
+        if table.name not in present:
+            continue  # just made whole
         have = {c["name"] for c in found.get_columns(table.name)}
-        missing = [c for c in table.columns if c.name not in have]
         indexes = {i["name"] for i in found.get_indexes(table.name)}
-        new_indexes = [i for i in table.indexes if i.name not in indexes]
-        if (missing or new_indexes) and not added:
-            _begin(conn)
-        for column in missing:
-            conn.exec_driver_sql(add_column_sql(conn.dialect, table, column))
-            added.append(f"{table.name}.{column.name}")
-        for index in new_indexes:
-            index.create(conn)
+        for column in table.columns:
+            if column.name not in have:
+                conn.exec_driver_sql(add_column_sql(conn.dialect, table, column))
+                added.append(f"{table.name}.{column.name}")
+        for index in table.indexes:
+            if index.name not in indexes:
+                index.create(conn)
     for name in added:
         filled = BACKFILLS[name](conn) if name in BACKFILLS else 0
         log.info(
@@ -71,15 +76,6 @@ def migrate(conn: Connection) -> list[str]:
             f"; filled it for {filled} rows" if filled else "",
         )
     return added
-
-
-def _begin(conn: Connection) -> None:
-    """pysqlite runs DDL outside any transaction unless one is open: open one, so the new
-    columns and their backfill commit (or vanish) together."""
-    if conn.dialect.name == "sqlite" and not getattr(
-        conn.connection.driver_connection, "in_transaction", True
-    ):
-        conn.exec_driver_sql("BEGIN")
 
 
 def add_column_sql(dialect: Dialect, table: Table, column: Column[object]) -> str:
@@ -122,7 +118,7 @@ def _literal(dialect: Dialect, column: Column[object], value: object) -> str:
 
 def _backfill_titles(conn: Connection) -> int:
     """Each old task's title from its stored request: one walk through the table by id."""
-    tasks = Base.metadata.tables[TaskRow.__tablename__]
+    tasks = TASKS
     write = update(tasks).where(tasks.c.id == bindparam("row_id")).values(title=bindparam("value"))
     filled, last = 0, ""
     while True:
@@ -148,8 +144,7 @@ def _backfill_titles(conn: Connection) -> int:
 def _backfill_totals(conn: Connection) -> int:
     """Every old task's file counts and sizes (all six columns came together), from its file
     rows: one statement, a correlated count or sum per column."""
-    tasks = Base.metadata.tables[TaskRow.__tablename__]
-    files = Base.metadata.tables[FileRow.__tablename__]
+    tasks, files = TASKS, FILES
 
     def count(*where: ColumnElement[bool]) -> ScalarSelect[int]:
         return select(func.count()).where(files.c.task_id == tasks.c.id, *where).scalar_subquery()
@@ -164,9 +159,10 @@ def _backfill_totals(conn: Connection) -> int:
     done = conn.execute(
         update(tasks).values(
             files_total=count(),
-            files_completed=count(files.c.status == FileStatus.COMPLETE.value),
-            files_failed=count(files.c.status == FileStatus.ERROR.value),
-            files_active=count(files.c.status == FileStatus.ACTIVE.value),
+            # The file statuses as stored (model/states.py FileStatus), frozen with the rest.
+            files_completed=count(files.c.status == "complete"),
+            files_failed=count(files.c.status == "error"),
+            files_active=count(files.c.status == "active"),
             total_size=total("total_length"),
             downloaded_size=total("completed_length"),
         )
