@@ -5,6 +5,7 @@ rows to the next one, a listing reads the stored totals and walks the status ind
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import sqlite3
 from collections.abc import AsyncIterator, Iterator
@@ -375,3 +376,30 @@ async def test_a_change_of_a_deleted_task_fails_only_its_own_in_a_shared_transac
     ]
     assert tasks[0].files[0].saved == file_values(tasks[0].files[0])
     assert tasks[1].files[0].saved != file_values(tasks[1].files[0])  # never written
+
+
+async def test_a_progress_flush_never_overtakes_a_change_waiting_before_it(
+    db: Database, tmp_path: Path
+) -> None:
+    """A change of task X waits while another task's change is written; a flush of X's newer
+    progress, issued after it, commits after it too (else the change's older copy wins)."""
+    other, x = make_task(1, files=1), make_task(2, files=2)
+    await asyncio.gather(db.save_task(other), db.save_task(x))
+    x.files[0].status, x.files[0].total_length, x.files[0].completed_length = (
+        FileStatus.ACTIVE,
+        100,
+        60,
+    )
+    other.status = TaskStatus.DOWNLOADING
+    first = asyncio.create_task(db.save_transition(other))
+    for _ in range(3):
+        await asyncio.sleep(0)  # its write is on its way to the database
+    copy = dataclasses.replace(x, status=TaskStatus.PAUSED)
+    copy.files = [dataclasses.replace(f) for f in x.files]
+    change = asyncio.create_task(db.save_transition(copy))
+    await asyncio.sleep(0)
+    x.files[0].status, x.files[0].completed_length = FileStatus.COMPLETE, 100  # moved on
+    flush = asyncio.create_task(db.save_progress({x.id: (x, {0})}))
+    await asyncio.gather(first, change, flush)
+    assert status_of(tmp_path / "tasks.db", x.id) == "paused"
+    assert rows_of(tmp_path / "tasks.db", x.id)[0] == (0, "complete", 100, x.files[0].gid)

@@ -18,6 +18,7 @@ from draftdl.aria2.rpc import (
     TELL_STOPPED,
     Aria2Client,
 )
+from draftdl.db.repo import Database
 from draftdl.units import speed_bytes
 from fileserver import FileServer
 from servers import Service, job, make_settings, running_service, until
@@ -231,3 +232,41 @@ async def test_tasks_that_start_together_go_to_aria2_in_one_add(
         await second.http.post(f"/api/tasks/{slow}/cancel")
     assert len(gids) == 6
     assert [a for a in adds if a & gids] == [gids]
+
+
+async def test_a_start_that_fails_in_a_round_is_retried_and_a_failed_add_is_made_again(
+    data_dir: Path, fileserver: FileServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One task's start fails once and the round's add fails once (neither is aria2 being
+    away): that task keeps its place and starts on the retry, the others' files are handed
+    over again by the monitor; all three complete."""
+    async with running_service(make_settings(data_dir, max_active_tasks=1)) as first:
+        slow = await first.submit(job([fileserver.url("/slow/4M/hold2.bin?rate=64K")]))
+        await first.wait_task(slow, lambda t: t["status"] == "downloading")
+        waiting = [
+            await first.submit(job([fileserver.url(f"/size/{5 + n}K/f{n}.bin")])) for n in range(3)
+        ]
+        gids = {(await first.task(t))["files"][0]["gid"] for t in waiting}
+    save, add = Database.save_transition, Aria2Client.add_batch_downloads
+    broken = {"start": waiting[1], "add": 1}
+
+    async def failing_save(self: Database, task: Any, **kwargs: Any) -> None:
+        if task.id == broken["start"] and task.status.value == "downloading":
+            broken["start"] = ""
+            raise RuntimeError("injected: the start's write")
+        await save(self, task, **kwargs)
+
+    async def failing_add(self: Aria2Client, requests: Any) -> Any:
+        if broken["add"] and {r.gid for r in requests} & gids:  # the round's add
+            broken["add"] = 0
+            raise RuntimeError("injected: the add")
+        return await add(self, requests)
+
+    monkeypatch.setattr(Database, "save_transition", failing_save)
+    monkeypatch.setattr(Aria2Client, "add_batch_downloads", failing_add)
+    async with running_service(make_settings(data_dir, max_active_tasks=10)) as second:
+        for task_id in waiting:
+            done = await second.wait_final(task_id, timeout=15)
+            assert done["status"] == "completed", done["error_message"]
+        await second.http.post(f"/api/tasks/{slow}/cancel")
+    assert broken == {"start": "", "add": 0}

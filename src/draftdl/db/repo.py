@@ -75,13 +75,23 @@ class _Update:
     deliveries: Rows
 
 
+@dataclass(frozen=True)
+class _Progress:
+    """A progress flush of the live tasks (``save_progress``), in the same queue as the
+    status changes: a flush never overtakes a change that was waiting before it (and then
+    gets overwritten by the older values the change carries)."""
+
+    rows: Rows
+    files: FileWrites
+
+
 class Database:
     def __init__(self, url: str) -> None:
         self.url = url
         self.runner = make_runner(url)
         self.outbox = OutboxStore(self.runner)
         self._inserts = GroupWriter(self._insert_tasks)
-        self._updates = GroupWriter(self._update_tasks)
+        self._updates: GroupWriter[_Update | _Progress] = GroupWriter(self._write_changes)
 
     async def init(self) -> None:
         await prepare_database(self.url)
@@ -129,27 +139,31 @@ class Database:
             files.add(task.id, task.files)
         await self._updates.submit(_Update(task.id, row, files, delivery_rows(deliveries)))
 
-    async def _update_tasks(self, batch: list[_Update]) -> list[BaseException | None]:
-        """Status changes of several tasks in one transaction; a task whose row is gone gets
-        ``TaskNotFound`` and nothing of it is written."""
-        found = await self.runner.write(
-            _update_tasks, [(u.row, u.files.rows, u.deliveries) for u in batch]
-        )
+    async def _write_changes(self, batch: list[_Update | _Progress]) -> list[BaseException | None]:
+        """Status changes and progress flushes in one transaction, in the order they came; a
+        task whose row is gone gets ``TaskNotFound`` and nothing of it is written."""
+        found = await self.runner.write(_write_changes, batch)
         outcome: list[BaseException | None] = []
-        for change, ok in zip(batch, found, strict=True):
+        for step, ok in zip(batch, found, strict=True):
             if ok:
-                change.files.committed()
-            outcome.append(None if ok else TaskNotFound(change.task_id))
+                step.files.committed()
+            if isinstance(step, _Update) and not ok:
+                outcome.append(TaskNotFound(step.task_id))
+            else:
+                outcome.append(None)
         return outcome
 
     async def save_progress(self, changed: Mapping[str, tuple[TaskState, set[int]]]) -> None:
-        """One transaction for the live tasks' progress: the task rows in one executemany, and
-        only the file rows that changed (a 10,000-file task with 5 active files writes 5)."""
+        """The live tasks' progress: the task rows in one executemany, and only the file rows
+        that changed (a 10,000-file task with 5 active files writes 5); in the queue of status
+        changes, so it may share their transaction."""
         if not changed:
             return
         rows: Rows = []
         files = FileWrites()
-        for task, indexes in changed.values():
+        # By task id, as a batch of changes locks its rows: two writers never wait on each
+        # other's rows in opposite orders (PostgreSQL would abort one as a deadlock).
+        for task, indexes in sorted(changed.values(), key=lambda entry: entry[0].id):
             rows.append(
                 {
                     "b_id": task.id,
@@ -159,8 +173,7 @@ class Database:
                 }
             )
             files.add(task.id, (task.files[i] for i in sorted(indexes)))
-        await self.runner.write(_update_progress, rows, files.rows)
-        files.committed()
+        await self._updates.submit(_Progress(rows, files))
 
     async def delete_task(self, task_id: str) -> bool:
         """Removes a task and its file rows; False when there was none."""
@@ -223,30 +236,35 @@ def _insert_tasks(conn: Connection, tasks: Rows, files: Rows, deliveries: Rows) 
     insert_deliveries(conn, deliveries)
 
 
-def _update_tasks(
-    conn: Connection, updates: list[tuple[dict[str, object], Rows, Rows]]
-) -> list[bool]:
-    """Per update, False (and nothing of it written) when its task's row is gone; the file
-    rows and deliveries of the others in one statement each."""
-    found: list[bool] = []
-    files: Rows = []
-    deliveries: Rows = []
-    for task, its_files, its_deliveries in updates:
-        ok = conn.execute(UPDATE_TASK, task).rowcount != 0
-        found.append(ok)
-        if ok:
-            files.extend(its_files)
-            deliveries.extend(its_deliveries)
-    if files:
-        conn.execute(UPDATE_FILE, files)
-    insert_deliveries(conn, deliveries)
+def _write_changes(conn: Connection, steps: Sequence[_Update | _Progress]) -> list[bool]:
+    """Per step, whether it was written (False: its task's row is gone, nothing of it
+    written). Steps run in their order; a run of status changes (of different tasks: a task
+    waits for its own) goes by task id, its file rows and deliveries one statement each."""
+    found = [True] * len(steps)
+    start = 0
+    while start < len(steps):
+        step = steps[start]
+        if isinstance(step, _Progress):
+            conn.execute(UPDATE_TASK, step.rows)
+            if step.files.rows:
+                conn.execute(UPDATE_FILE, step.files.rows)
+            start += 1
+            continue
+        run: list[tuple[int, _Update]] = []
+        while start < len(steps) and isinstance(change := steps[start], _Update):
+            run.append((start, change))
+            start += 1
+        files: Rows = []
+        deliveries: Rows = []
+        for k, change in sorted(run, key=lambda item: item[1].task_id):
+            found[k] = conn.execute(UPDATE_TASK, change.row).rowcount != 0
+            if found[k]:
+                files.extend(change.files.rows)
+                deliveries.extend(change.deliveries)
+        if files:
+            conn.execute(UPDATE_FILE, files)
+        insert_deliveries(conn, deliveries)
     return found
-
-
-def _update_progress(conn: Connection, tasks: Rows, files: Rows) -> None:
-    conn.execute(UPDATE_TASK, tasks)
-    if files:
-        conn.execute(UPDATE_FILE, files)
 
 
 def _delete_task(conn: Connection, task_id: str) -> bool:

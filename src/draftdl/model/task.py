@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import random
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -10,7 +11,9 @@ from typing import Any
 
 from draftdl.model.states import FileStatus, TaskStatus
 
-_GIDS = random.Random()  # seeded from os.urandom once
+_GIDS = random.Random()  # seeded from os.urandom, again in a forked child (no twins)
+if hasattr(os, "register_at_fork"):  # (not on Windows, which does not fork)
+    os.register_at_fork(after_in_child=_GIDS.seed)
 
 
 def new_gid() -> str:

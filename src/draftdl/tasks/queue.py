@@ -372,35 +372,44 @@ class TaskQueue:
             while self._pending and self.active_count() < self.settings.max_active_tasks:
                 free = self.settings.max_active_tasks - self.active_count()
                 round_: list[tuple[tuple[int, int, str], TaskState]] = []
-                while self._pending and free > 0:
-                    entry = heapq.heappop(self._pending)
-                    task = self.live.get(entry[2])
-                    if task is None or task.status is not TaskStatus.PENDING:
-                        continue
-                    if -entry[0] != task.priority:
-                        continue  # its priority changed: a newer entry stands in the queue
-                    if task.files and not self.manager.running:
-                        reason = self.manager.reason or f"aria2c is {self.manager.state.value}"
-                        self._tell(task, f"waiting for aria2c: {reason}")
+                try:
+                    while self._pending and free > 0:
+                        entry = heapq.heappop(self._pending)
+                        task = self.live.get(entry[2])
+                        if task is None or task.status is not TaskStatus.PENDING:
+                            continue
+                        if -entry[0] != task.priority:
+                            continue  # its priority changed: a newer entry stands in the queue
+                        if task.files and not self.manager.running:
+                            reason = self.manager.reason or f"aria2c is {self.manager.state.value}"
+                            self._tell(task, f"waiting for aria2c: {reason}")
+                            held.append(entry)
+                            self._holding.add(task.id)
+                            continue
+                        if task.files and not space_checked:
+                            space_checked = True
+                            no_space = await self._space_problem()
+                        if task.files and no_space:
+                            self._tell(task, no_space)
+                            held.append(entry)
+                            self._holding.add(task.id)
+                            self._schedule_again(SPACE_RECHECK)
+                            continue
+                        round_.append((entry, task))
+                        self.in_flight.add(task.id)  # out of the queue: not stranded
+                        if task.files:
+                            free -= 1  # (one without downloads goes to its draft: no slot)
+                    if not round_:
+                        break
+                    started, round_ = round_, []
+                    failed = await self._start_round(started)
+                finally:
+                    for entry, task in round_:  # taken out but never started: back in line
+                        self.in_flight.discard(task.id)
                         held.append(entry)
-                        self._holding.add(task.id)
-                        continue
-                    if task.files and not space_checked:
-                        space_checked = True
-                        no_space = await self._space_problem()
-                    if task.files and no_space:
-                        self._tell(task, no_space)
-                        held.append(entry)
-                        self._holding.add(task.id)
-                        self._schedule_again(SPACE_RECHECK)
-                        continue
-                    round_.append((entry, task))
-                    if task.files:
-                        free -= 1  # (one without downloads goes to its draft: no slot)
-                if not round_:
-                    break
-                failed = await self._start_round(round_)
                 if failed:
+                    # (the round's later tasks did start: a failed start keeps its place in
+                    # line, not its slot)
                     held += failed
                     self._schedule_again(RETRY_START)
                     break
@@ -412,10 +421,8 @@ class TaskQueue:
     async def _start_round(
         self, round_: list[tuple[tuple[int, int, str], TaskState]]
     ) -> list[tuple[int, int, str]]:
-        """Starts the tasks together, then hands all their files to aria2 in one call; the
-        queue entries of those that could not start."""
-        for _, task in round_:
-            self.in_flight.add(task.id)
+        """Starts the tasks together (each is in ``in_flight``), then hands all their files
+        to aria2 in one call; the queue entries of those that could not start."""
         try:
             results = await asyncio.gather(
                 *(self._start(task) for _, task in round_), return_exceptions=True
@@ -426,8 +433,6 @@ class TaskQueue:
         failed: list[tuple[int, int, str]] = []
         started: list[tuple[TaskState, list[FileState]]] = []
         for (entry, task), result in zip(round_, results, strict=True):
-            if isinstance(result, asyncio.CancelledError):
-                raise result
             if isinstance(result, BaseException):
                 log.error(
                     "task %s could not be started; trying again shortly",
@@ -445,6 +450,8 @@ class TaskQueue:
             except Aria2Error as exc:
                 # The monitor re-adds what aria2 does not hold once it answers again.
                 log.warning("aria2 did not take the files of %d tasks yet: %s", len(started), exc)
+            except Exception:
+                log.exception("handing the files of %d tasks to aria2 failed", len(started))
         return failed
 
     async def _space_problem(self) -> str | None:
