@@ -41,6 +41,17 @@ ensure_postgresql() {  # for the tests that run a throwaway PostgreSQL (Debian: 
     fi
 }
 
+ensure_redis() {  # for the tests that run a throwaway redis-server (events between nodes)
+    if command -v redis-server >/dev/null 2>&1; then
+        return
+    fi
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
+    else
+        echo "redis-server not found: the relay tests need it (apt-get install redis-server)" >&2
+    fi
+}
+
 ensure_node() {  # Node.js and npm, for the React package's tests (web/react)
     if command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then
         return
