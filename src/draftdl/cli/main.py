@@ -62,6 +62,9 @@ def serve(host: str | None, port: int | None, data_dir: Path | None, log_level: 
     logging.getLogger().setLevel(settings.log_level.upper())
     # One line per aria2 RPC would drown the transitions we do log.
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    # Alembic's two lines at every start ("Will assume non-transactional DDL") mislead: the
+    # migration holds a transaction; db/schema.py logs what it did.
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     lock = DataDirLock(settings.data_dir)
     try:
         make_private_dir(settings.data_dir)

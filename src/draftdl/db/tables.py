@@ -18,8 +18,8 @@ class Base(DeclarativeBase):
 
 class TaskRow(Base):
     __tablename__ = "tasks"
-    # The status filter walks this in list order and stops after a page (an older database
-    # also has ix_tasks_status, which this one makes redundant).
+    # The status filter walks this in list order and stops after a page (an older database's
+    # ix_tasks_status, which this one makes redundant, is dropped by migration 0002).
     __table_args__ = (Index("ix_tasks_status_seq", "status", "seq"),)
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
