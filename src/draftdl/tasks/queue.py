@@ -372,47 +372,21 @@ class TaskQueue:
         The tasks a round can start are started together, so their status changes share one
         transaction and a burst of free slots fills at once."""
         held: list[tuple[int, int, str]] = []
-        no_space: str | None = None
-        space_checked = False
+        checked, problem = False, None
+
+        async def no_space() -> str | None:  # asked once per call, and only if needed
+            nonlocal checked, problem
+            if not checked:
+                checked, problem = True, await self._space_problem()
+            return problem
+
         try:
             while self._pending and self.active_count() < self.settings.max_active_tasks:
                 free = self.settings.max_active_tasks - self.active_count()
-                round_: list[tuple[tuple[int, int, str], TaskState]] = []
-                try:
-                    while self._pending and free > 0:
-                        entry = heapq.heappop(self._pending)
-                        task = self.live.get(entry[2])
-                        if task is None or task.status is not TaskStatus.PENDING:
-                            continue
-                        if -entry[0] != task.priority:
-                            continue  # its priority changed: a newer entry stands in the queue
-                        if task.files and not self.manager.running:
-                            reason = self.manager.reason or f"aria2c is {self.manager.state.value}"
-                            self._tell(task, f"waiting for aria2c: {reason}")
-                            held.append(entry)
-                            self._holding.add(task.id)
-                            continue
-                        if task.files and not space_checked:
-                            space_checked = True
-                            no_space = await self._space_problem()
-                        if task.files and no_space:
-                            self._tell(task, no_space)
-                            held.append(entry)
-                            self._holding.add(task.id)
-                            self._schedule_again(SPACE_RECHECK)
-                            continue
-                        round_.append((entry, task))
-                        self.in_flight.add(task.id)  # out of the queue: not stranded
-                        if task.files:
-                            free -= 1  # (one without downloads goes to its draft: no slot)
-                    if not round_:
-                        break
-                    started, round_ = round_, []
-                    failed = await self._start_round(started)
-                finally:
-                    for entry, task in round_:  # taken out but never started: back in line
-                        self.in_flight.discard(task.id)
-                        held.append(entry)
+                round_ = await self._take_round(free, held, no_space)
+                if not round_:
+                    break
+                failed = await self._start_round(round_)
                 if failed:
                     # (the round's later tasks did start: a failed start keeps its place in
                     # line, not its slot)
@@ -423,6 +397,53 @@ class TaskQueue:
             for entry in held:
                 heapq.heappush(self._pending, entry)
             self._holding.clear()
+
+    async def _take_round(
+        self,
+        free: int,
+        held: list[tuple[int, int, str]],
+        no_space: Callable[[], Awaitable[str | None]],
+    ) -> list[tuple[tuple[int, int, str], TaskState]]:
+        """Takes out of the queue what fills ``free`` slots (each task ``in_flight`` from
+        then on); tasks that must wait go to ``held``."""
+        round_: list[tuple[tuple[int, int, str], TaskState]] = []
+        try:
+            while self._pending and free > 0:
+                entry = heapq.heappop(self._pending)
+                task = self.live.get(entry[2])
+                if task is None or task.status is not TaskStatus.PENDING:
+                    continue
+                if -entry[0] != task.priority:
+                    continue  # its priority changed: a newer entry stands in the queue
+                if task.files:
+                    if not self.manager.running:
+                        reason = self.manager.reason or f"aria2c is {self.manager.state.value}"
+                        self._hold_back(task, entry, held, f"waiting for aria2c: {reason}")
+                        continue
+                    if (problem := await no_space()) is not None:
+                        self._hold_back(task, entry, held, problem)
+                        self._schedule_again(SPACE_RECHECK)
+                        continue
+                    free -= 1  # (one without downloads goes to its draft: no slot)
+                round_.append((entry, task))
+                self.in_flight.add(task.id)  # out of the queue: not stranded
+        except BaseException:
+            for entry, task in round_:  # taken out but never started: back in line
+                self.in_flight.discard(task.id)
+                held.append(entry)
+            raise
+        return round_
+
+    def _hold_back(
+        self,
+        task: TaskState,
+        entry: tuple[int, int, str],
+        held: list[tuple[int, int, str]],
+        why: str,
+    ) -> None:
+        self._tell(task, why)
+        held.append(entry)
+        self._holding.add(task.id)
 
     async def _start_round(
         self, round_: list[tuple[tuple[int, int, str], TaskState]]
