@@ -153,8 +153,9 @@ async def until(condition: Callable[[], bool], timeout: float, step: float = 0.0
 class ServerProcess:
     """``python -m draftdl serve`` as a child process, for kill -9 tests."""
 
-    def __init__(self, data_dir: Path, **env: str) -> None:
+    def __init__(self, data_dir: Path, *args: str, **env: str) -> None:
         self.data_dir = data_dir
+        self.args = args  # after ``serve``: --role worker
         self.port = free_port()
         self.env = {
             **os.environ,
@@ -175,7 +176,7 @@ class ServerProcess:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         with open(self.log, "ab") as out:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "draftdl", "serve"],
+                [sys.executable, "-m", "draftdl", "serve", *self.args],
                 env=self.env,
                 stdout=out,
                 stderr=subprocess.STDOUT,
@@ -187,7 +188,8 @@ class ServerProcess:
                 assert self.proc.poll() is None, self.log.read_text()
                 with contextlib.suppress(httpx.TransportError):
                     resp = await http.get("/api/health")
-                    if resp.status_code == 200 and resp.json()["aria2"]["running"]:
+                    body = resp.json() if resp.status_code == 200 else {}
+                    if body and (body["role"] == "api" or body["aria2"]["running"]):
                         return
                 await asyncio.sleep(0.05)
         raise AssertionError(f"server did not start: {self.log.read_text()}")

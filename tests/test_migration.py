@@ -9,13 +9,9 @@ server and asyncpg are on the machine."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import importlib.util
-import os
 import shutil
-import subprocess
 import textwrap
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -32,7 +28,8 @@ from draftdl.db.repo import Database
 from draftdl.db.tables import Base
 from fileserver import FileServer
 from old_schema import OLD, insert_task
-from servers import free_port, job, make_settings, running_service
+from postgres import postgres_server
+from servers import job, make_settings, running_service
 
 
 async def make_old_database(url: str, downloads: Path, fileserver: FileServer) -> None:
@@ -199,50 +196,6 @@ async def test_a_migration_cut_off_leaves_the_old_schema(
 # -- PostgreSQL ------------------------------------------------------------------------------
 
 
-def postgres_bin() -> Path | None:
-    """PostgreSQL's server programs: on PATH, or where Debian puts them."""
-    found = shutil.which("pg_ctl")
-    if found is not None and shutil.which("initdb") is not None:
-        return Path(found).resolve().parent
-    for bindir in sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True):
-        if all((bindir / name).is_file() for name in ("pg_ctl", "initdb", "postgres")):
-            return bindir
-    return None
-
-
-@contextlib.contextmanager
-def postgres_server(root: Path) -> Iterator[str]:
-    """A throwaway PostgreSQL cluster on a loopback port (as ``postgres`` when run as root:
-    the server refuses root)."""
-    bindir = postgres_bin()
-    if bindir is None or importlib.util.find_spec("asyncpg") is None:
-        pytest.skip("PostgreSQL (pg_ctl, initdb) or asyncpg is not installed")
-    root.mkdir(parents=True, exist_ok=True)
-    as_user: list[str] = []
-    if os.geteuid() == 0:
-        if shutil.which("runuser") is None:
-            pytest.skip("running as root without runuser: PostgreSQL will not start")
-        as_user = ["runuser", "-u", "postgres", "--"]
-        shutil.chown(root, "postgres")
-        root.chmod(0o700)
-        for parent in root.parents:  # the server's user must reach its folder
-            if parent == Path(parent.anchor):
-                break
-            parent.chmod(parent.stat().st_mode | 0o011)
-    data, port = root / "pg", free_port()
-
-    def run(*args: str) -> None:
-        subprocess.run([*as_user, *args], check=True, capture_output=True, timeout=120)
-
-    run(str(bindir / "initdb"), "-D", str(data), "-U", "draftdl", "--auth=trust", "-E", "UTF8")
-    opts = f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off"
-    run(str(bindir / "pg_ctl"), "-D", str(data), "-o", opts, "-l", str(root / "log"), "-w", "start")
-    try:
-        yield f"postgresql+asyncpg://draftdl@127.0.0.1:{port}/postgres"
-    finally:
-        run(str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop")
-
-
 @pytest.fixture
 async def postgres_url(tmp_path: Path) -> AsyncIterator[str]:
     with postgres_server(tmp_path / "postgres") as url:
@@ -259,6 +212,7 @@ async def test_postgresql_database_of_an_older_version(
 # -- Alembic: fresh, old and failing databases, on SQLite and PostgreSQL ------------------------
 
 T = TypeVar("T")
+HEAD = "0003"
 DDL_OR_WRITE = ("CREATE", "ALTER", "DROP", "INSERT", "UPDATE", "DELETE")
 
 
@@ -331,6 +285,8 @@ async def reflect(url: str) -> MetaData:
     found = MetaData()
     await on_connection(url, found.reflect)
     found.remove(found.tables["alembic_version"])
+    for name in [n for n in found.tables if n.startswith("pgqueuer")]:
+        found.remove(found.tables[name])  # the queue's own (cluster/jobs.py)
     return found
 
 
@@ -339,7 +295,10 @@ async def differences(url: str, target: MetaData) -> list[Any]:
     ``target``: tables, columns (types, nullability), indexes, keys."""
 
     def compare(conn: Connection) -> list[Any]:
-        return list(compare_metadata(MigrationContext.configure(conn), target))
+        context = MigrationContext.configure(
+            conn, opts={"include_name": lambda name, *_: not str(name).startswith("pgqueuer")}
+        )
+        return list(compare_metadata(context, target))
 
     return await on_connection(url, compare)
 
@@ -376,17 +335,17 @@ class StatementLog:
         return [s for s in self.statements if s.upper().startswith(DDL_OR_WRITE)]
 
 
-def with_revision_0003(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, upgrade: str) -> None:
-    """Migrations from a copy of the package's scripts plus a revision 0003 whose
+def with_revision_0004(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, upgrade: str) -> None:
+    """Migrations from a copy of the package's scripts plus a revision 0004 whose
     ``upgrade()`` body is ``upgrade`` (the injection point: ``schema.SCRIPT_LOCATION``)."""
     scripts = tmp_path / "migrations"
     shutil.copytree(
         Path(migrations.__file__).parent, scripts, ignore=shutil.ignore_patterns("__pycache__")
     )
-    (scripts / "versions" / "0003_test.py").write_text(
+    (scripts / "versions" / "0004_test.py").write_text(
         '"""A revision only the tests have."""\n\n'
         "import sqlalchemy as sa\nfrom alembic import op\n\n"
-        'revision = "0003"\ndown_revision = "0002"\n\n\n'
+        'revision = "0004"\ndown_revision = "0003"\n\n\n'
         "def upgrade() -> None:\n" + textwrap.indent(textwrap.dedent(upgrade).strip(), "    ")
     )
     monkeypatch.setattr(schema, "SCRIPT_LOCATION", str(scripts))
@@ -397,7 +356,7 @@ async def test_a_fresh_database_ends_at_head_and_a_second_start_changes_nothing(
 ) -> None:
     url = await databases.new("fresh")
     await start(url)
-    assert await revisions(url) == [schema.head()] == ["0002"]
+    assert await revisions(url) == [schema.head()] == [HEAD]
     # Exactly the tables the service declares: the revisions and tables.py agree.
     assert await differences(url, Base.metadata) == []
     if databases.kind == "sqlite":
@@ -407,7 +366,7 @@ async def test_a_fresh_database_ends_at_head_and_a_second_start_changes_nothing(
         await start(url)
     assert log.statements  # it did look
     assert log.changes() == []
-    assert await revisions(url) == ["0002"]
+    assert await revisions(url) == [HEAD]
 
 
 async def test_an_old_database_ends_like_a_fresh_one_and_keeps_its_rows(
@@ -419,7 +378,7 @@ async def test_an_old_database_ends_like_a_fresh_one_and_keeps_its_rows(
     assert "ix_tasks_status" in await index_columns(old, "tasks")
     assert (await count_rows(old, "tasks"), await count_rows(old, "task_files")) == (3, 2)
     await start(old)
-    assert await revisions(old) == ["0002"]
+    assert await revisions(old) == [HEAD]
     assert (await count_rows(old, "tasks"), await count_rows(old, "task_files")) == (3, 2)
     found = await differences(old, await reflect(fresh))
     if databases.kind == "sqlite":
@@ -436,7 +395,7 @@ async def test_a_revision_that_rebuilds_tasks_keeps_the_file_rows(
     keys on, that drop would empty task_files through ON DELETE CASCADE."""
     url = await databases.new("old")
     await make_old_database(url, tmp_path / "downloads", fileserver)
-    with_revision_0003(
+    with_revision_0004(
         tmp_path,
         monkeypatch,
         """
@@ -447,7 +406,7 @@ async def test_a_revision_that_rebuilds_tasks_keeps_the_file_rows(
         """,
     )
     await start(url)
-    assert await revisions(url) == ["0003"]
+    assert await revisions(url) == ["0004"]
     assert (await count_rows(url, "tasks"), await count_rows(url, "task_files")) == (3, 2)
     if databases.kind == "sqlite":
         assert (
@@ -468,7 +427,7 @@ async def test_a_revision_that_fails_leaves_the_database_as_it_was(
     if made_by == "an older draftdl":
         await make_old_database(url, tmp_path / "downloads", fileserver)
     before = await columns_of(url)
-    with_revision_0003(
+    with_revision_0004(
         tmp_path,
         monkeypatch,
         """
@@ -483,7 +442,7 @@ async def test_a_revision_that_fails_leaves_the_database_as_it_was(
     assert await columns_of(url) == before
     monkeypatch.undo()
     await start(url)
-    assert await revisions(url) == ["0002"]
+    assert await revisions(url) == [HEAD]
 
 
 async def test_two_starts_at_once_on_one_fresh_database_both_succeed(
@@ -495,5 +454,5 @@ async def test_two_starts_at_once_on_one_fresh_database_both_succeed(
     url = await databases.new("shared")
     async with asyncio.timeout(30):
         await asyncio.gather(start(url), start(url))
-    assert await revisions(url) == ["0002"]
+    assert await revisions(url) == [HEAD]
     assert await differences(url, Base.metadata) == []

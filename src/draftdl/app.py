@@ -23,6 +23,7 @@ from draftdl.api.hosts import HostGuard
 from draftdl.api.schemas import errors
 from draftdl.aria2.process import Aria2Manager
 from draftdl.aria2.rpc import Aria2Client
+from draftdl.cluster.worker import Worker
 from draftdl.datadir import hold_data_dir
 from draftdl.db.repo import Database
 from draftdl.drafts.builder import BUILD_MODULES, DraftBuilder, JianYingDraftBuilder
@@ -61,8 +62,9 @@ def create_app(settings: Settings, builder: DraftBuilder | None = None) -> FastA
         settings.downloads_dir.mkdir(parents=True, exist_ok=True)
         if kept := await asyncio.to_thread(load_overall_limit, settings.data_dir):
             settings.max_overall_download_limit = kept  # set at run time, before a restart
-        db = Database(settings.db_url)
+        db = Database(settings.db_url, jobs=settings.cluster)  # cluster: submits enqueue
         await db.init()
+        runs_tasks = settings.role != "api"  # an api node runs no aria2c and builds nothing
         drafts_root = await asyncio.to_thread(
             choose_drafts_root,
             settings.drafts_root,
@@ -79,7 +81,9 @@ def create_app(settings: Settings, builder: DraftBuilder | None = None) -> FastA
         client = Aria2Client()
         manager = Aria2Manager(settings, client)
         # Builds run in worker processes (off the GIL); none are started for a given builder.
-        pool = None if builder is not None else BuildPool(settings.build_workers, BUILD_MODULES)
+        pool = None
+        if builder is None and runs_tasks:
+            pool = BuildPool(settings.build_workers, BUILD_MODULES)
         drafts = builder or JianYingDraftBuilder(
             drafts_root.path, settings.local_media_roots, settings.draft_profile, staging, pool
         )
@@ -95,22 +99,37 @@ def create_app(settings: Settings, builder: DraftBuilder | None = None) -> FastA
             signing = await asyncio.to_thread(webhook_secret.load_or_create, settings.data_dir)
         sender = WebhookSender(settings, db.outbox, signing, queue.source_policy)
         outbox.on_stored = sender.wake
+        # A worker claims tasks from the queue on PostgreSQL (cluster/worker.py).
+        worker = Worker(settings, db, queue) if settings.role == "worker" else None
+        sends_webhooks = settings.role != "worker"  # one kind of node sends them
 
         try:
             if pool is not None:
                 pool.start()  # in the background: ready by the first build, not awaited here
             if egress is not None:
                 await egress.start()
-            await manager.start()
-            manager.start_health_check()
+            if runs_tasks:
+                await manager.start()
+                manager.start_health_check()
             await queue.start()
-            sender.start()  # after the queue: what a restart recovers is stored by then
+            if worker is not None:
+                await worker.start()  # after the queue: what it claims, the queue runs
+            if sends_webhooks:
+                sender.start()  # after the queue: what a restart recovers is stored by then
             services = Services(settings, db, manager, queue, drafts_root)
             app.state.services = gateway.services = services
-            log.info("draftdl %s ready; data in %s", __version__, settings.data_dir.resolve())
+            log.info(
+                "draftdl %s ready (role %s%s); data in %s",
+                __version__,
+                settings.role,
+                f", node {settings.node}" if settings.cluster else "",
+                settings.data_dir.resolve(),
+            )
             yield
         finally:
             await gateway.close()
+            if worker is not None:
+                await worker.stop()  # no more claims while the queue stops
             await queue.stop()
             if pool is not None:  # after the queue: its builds had shutdown_grace
                 await pool.close()

@@ -15,11 +15,12 @@ import ipaddress
 import json
 import logging
 import os
+import socket
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import (
     Field,
@@ -90,6 +91,23 @@ class Settings(BaseSettings):
     port: int = Field(8000, ge=0, le=65535)
     data_dir: Path = Path("./data")
     database_url: str | None = None
+    role: Literal["all", "api", "worker"] = Field(
+        "all",
+        description="all: one process does everything; api and worker: nodes of a cluster "
+        "sharing a PostgreSQL database_url",
+    )
+    node_name: str | None = Field(
+        None, max_length=64, description="this node's name in a cluster (default: host:port)"
+    )
+    redis_url: SecretStr | None = Field(None, description="Redis, for events between nodes")
+    lease_seconds: float = Field(
+        30.0, ge=2, le=3600, description="how long a worker's claim on a task lasts unrenewed"
+    )
+    downloads_path: Path | None = Field(
+        None,
+        description="where downloads go (default: data_dir/downloads); in a cluster, one "
+        "shared folder at the same path on every worker",
+    )
     drafts_root: Path | None = None
     draft_profile: str = Field(
         DEFAULT_PROFILE,
@@ -307,9 +325,33 @@ class Settings(BaseSettings):
             )
         return self
 
+    @model_validator(mode="after")
+    def _cluster_needs_postgresql(self) -> Settings:
+        if self.role != "all" and not (self.database_url or "").startswith("postgresql"):
+            raise PydanticCustomError(
+                "cluster_database",
+                "role {role} needs a PostgreSQL database_url (postgresql+asyncpg://...)",
+                {
+                    "role": self.role,
+                    "setting": "database_url",
+                    "reason": f"role {self.role} shares the database with the other nodes: "
+                    "it must be PostgreSQL (postgresql+asyncpg://...)",
+                },
+            )
+        return self
+
+    @property
+    def cluster(self) -> bool:
+        """A node of a cluster (api or worker), rather than the one process of role all."""
+        return self.role != "all"
+
+    @property
+    def node(self) -> str:
+        return self.node_name or f"{socket.gethostname()}:{self.port}"
+
     @property
     def downloads_dir(self) -> Path:
-        return self.data_dir / "downloads"
+        return self.downloads_path or self.data_dir / "downloads"
 
     @property
     def aria2_dir(self) -> Path:

@@ -76,7 +76,8 @@ async def health(services: ServicesDep, response: Response) -> dict[str, Any]:
     aria2 = services.manager.health()
     database, disk = await asyncio.gather(_database(services), _disk(services))
     problems: list[str] = []
-    if not aria2["running"]:
+    settings = services.settings
+    if not aria2["running"] and settings.role != "api":  # (an api node runs no aria2c)
         problems.append(f"aria2c is not running: {aria2['reason'] or aria2['state']}")
     if not database["ok"]:
         problems.append(f"the database does not answer: {database['error']}")
@@ -108,4 +109,6 @@ async def health(services: ServicesDep, response: Response) -> dict[str, Any]:
             "rpc_requests": services.manager.client.work_requests,
             "tracked_files": len(queue.monitor.by_gid),
         },
+        "role": settings.role,
+        "node": settings.node if settings.cluster else None,
     }

@@ -220,6 +220,10 @@ class Health(Open):
     drafts: DraftsHealth
     tasks: TasksHealth
     monitor: MonitorHealth
+    role: Literal["all", "api", "worker"] = Field(
+        "all", description="all: one process; api, worker: a node of a cluster"
+    )
+    node: str | None = Field(None, description="the node's name in a cluster")
 
 
 # -- errors ------------------------------------------------------------------------------

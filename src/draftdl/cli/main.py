@@ -34,7 +34,20 @@ cli.add_command(mcp_cmd)  # for AI agent hosts: the API as MCP tools, on stdio
 @click.option("--port", type=int, help="Port to listen on (default 8000).")
 @click.option("--data-dir", type=click.Path(path_type=Path), help="Data folder (default ./data).")
 @click.option("--log-level", type=click.Choice(LOG_LEVELS, case_sensitive=False))
-def serve(host: str | None, port: int | None, data_dir: Path | None, log_level: str | None) -> None:
+@click.option(
+    "--role",
+    type=click.Choice(["all", "api", "worker"]),
+    help="all (default): one process; api or worker: a node of a cluster on PostgreSQL.",
+)
+@click.option("--node-name", help="This node's name in a cluster (default host:port).")
+def serve(
+    host: str | None,
+    port: int | None,
+    data_dir: Path | None,
+    log_level: str | None,
+    role: str | None,
+    node_name: str | None,
+) -> None:
     """Run the server (aria2c is started and watched by it).
 
     Bad settings, or a data folder another server holds, end it at once with one line on
@@ -47,6 +60,8 @@ def serve(host: str | None, port: int | None, data_dir: Path | None, log_level: 
             "port": port,
             "data_dir": data_dir,
             "log_level": log_level,
+            "role": role,
+            "node_name": node_name,
         }.items()
         if v is not None
     }

@@ -94,9 +94,20 @@ class SQLiteRunner(Runner):
         self.sync_engine.dispose()
 
 
+# A transaction of ours runs in one go; one left idle is a node stopped (SIGSTOP, a frozen VM)
+# in the middle, and its row locks would hold up the node that takes its tasks over.
+IDLE_IN_TRANSACTION_MS = 5000
+
+
 class AsyncRunner(Runner):
     def __init__(self, url: str) -> None:
-        self.engine: AsyncEngine = create_async_engine(url, pool_pre_ping=True)
+        connect_args: dict[str, Any] = {}
+        if make_url(url).drivername == "postgresql+asyncpg":
+            timeout = str(IDLE_IN_TRANSACTION_MS)
+            connect_args["server_settings"] = {"idle_in_transaction_session_timeout": timeout}
+        self.engine: AsyncEngine = create_async_engine(
+            url, pool_pre_ping=True, connect_args=connect_args
+        )
         self.sync_engine = self.engine.sync_engine
 
     async def write(self, fn: Work[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:

@@ -29,6 +29,7 @@ from draftdl.db.batch import GroupWriter
 from draftdl.db.engine import make_runner, prepare_database
 from draftdl.db.outbox import OutboxStore, delivery_rows, insert_deliveries
 from draftdl.db.rows import (
+    FENCE,
     FILE_COLUMNS,
     FILES,
     TASKS,
@@ -52,9 +53,16 @@ UNFINISHED_VALUES = sorted(st.value for st in TaskStatus if st not in FINAL)
 INSERT_TASK = insert(TASKS)
 INSERT_FILE = insert(FILES)
 # The SET clause comes from the parameters' other keys: one statement, any number of rows.
-UPDATE_TASK = update(TASKS).where(TASKS.c.id == bindparam("b_id"))
+# Only the claim the row names may write it (always 0 in one process: nobody claims).
+UPDATE_TASK = update(TASKS).where(
+    TASKS.c.id == bindparam("b_id"), TASKS.c.attempt == bindparam(FENCE)
+)
 UPDATE_FILE = update(FILES).where(
-    FILES.c.task_id == bindparam("b_task"), FILES.c.idx == bindparam("b_idx")
+    FILES.c.task_id == bindparam("b_task"),
+    FILES.c.idx == bindparam("b_idx"),
+    select(TASKS.c.id)
+    .where(TASKS.c.id == bindparam("b_task"), TASKS.c.attempt == bindparam(FENCE))
+    .exists(),
 )
 # A finished task's GET (built once: building a statement costs more than running it).
 LOAD_TASK = select(TASKS).where(TASKS.c.id == bindparam("task_id"))
@@ -86,8 +94,12 @@ class _Progress:
 
 
 class Database:
-    def __init__(self, url: str) -> None:
+    """``jobs``: new tasks are also enqueued for workers (cluster/jobs.py), in the
+    transaction that stores them."""
+
+    def __init__(self, url: str, *, jobs: bool = False) -> None:
         self.url = url
+        self.jobs = jobs
         self.runner = make_runner(url)
         self.outbox = OutboxStore(self.runner)
         self._inserts = GroupWriter(self._insert_tasks)
@@ -122,21 +134,30 @@ class Database:
             files.add(task.id, task.files, new=True)
             tasks.append(new_task_values(task))
             deliveries.extend(delivery_rows(made))
-        await self.runner.write(_insert_tasks, tasks, files.rows, deliveries)
+        jobs = [(task.id, task.priority) for task, _ in batch] if self.jobs else []
+        await self.runner.write(_insert_tasks, tasks, files.rows, deliveries, jobs)
         files.committed()
 
     async def save_transition(
-        self, task: TaskState, *, with_files: bool = True, deliveries: Sequence[Delivery] = ()
+        self,
+        task: TaskState,
+        *,
+        with_files: bool = True,
+        deliveries: Sequence[Delivery] = (),
+        release: bool = False,
     ) -> None:
         """Writes a task's status and results in one transaction, with (``with_files``) its
         files' rows that changed and their totals, and the webhook deliveries the new status
         makes. Raises ``TaskNotFound`` when the task was deleted meanwhile. Changes of other
-        tasks that arrive meanwhile share the transaction (db/batch.py)."""
-        row: dict[str, object] = {"b_id": task.id, **task_values(task)}
+        tasks that arrive meanwhile share the transaction (db/batch.py). Only the claim
+        ``task.attempt`` writes (else ``TaskNotFound``); ``release`` lets the claim go."""
+        row: dict[str, object] = {"b_id": task.id, FENCE: task.attempt, **task_values(task)}
+        if release:
+            row.update(owner=None, lease_until=None)
         files = FileWrites()
         if with_files:
             row.update(totals_values(task))
-            files.add(task.id, task.files)
+            files.add(task.id, task.files, attempt=task.attempt)
         await self._updates.submit(_Update(task.id, row, files, delivery_rows(deliveries)))
 
     async def _write_changes(self, batch: list[_Update | _Progress]) -> list[BaseException | None]:
@@ -167,12 +188,13 @@ class Database:
             rows.append(
                 {
                     "b_id": task.id,
+                    FENCE: task.attempt,
                     "progress_percent": task.progress_percent,
                     "updated_at": task.updated_at,
                     **totals_values(task),
                 }
             )
-            files.add(task.id, (task.files[i] for i in sorted(indexes)))
+            files.add(task.id, (task.files[i] for i in sorted(indexes)), attempt=task.attempt)
         await self._updates.submit(_Progress(rows, files))
 
     async def delete_task(self, task_id: str) -> bool:
@@ -229,11 +251,17 @@ def _scalars(conn: Connection, query: Select[Any]) -> list[Any]:
     return list(conn.scalars(query))
 
 
-def _insert_tasks(conn: Connection, tasks: Rows, files: Rows, deliveries: Rows) -> None:
+def _insert_tasks(
+    conn: Connection, tasks: Rows, files: Rows, deliveries: Rows, jobs: list[tuple[str, int]]
+) -> None:
     conn.execute(INSERT_TASK, tasks)
     if files:
         conn.execute(INSERT_FILE, files)
     insert_deliveries(conn, deliveries)
+    if jobs:
+        from draftdl.cluster.jobs import enqueue  # PostgreSQL only: pgqueuer
+
+        enqueue(conn, jobs)
 
 
 def _write_changes(conn: Connection, steps: Sequence[_Update | _Progress]) -> list[bool]:

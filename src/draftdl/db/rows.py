@@ -44,6 +44,8 @@ TOTALS_FIELDS = (
 )
 # What a listing shows: neither the request (it may be megabytes) nor the webhook.
 LIST_COLUMNS = [c for c in TASKS.columns if c.name not in ("request_json", "webhook")]
+# A task's row is written only by the holder of its claim (cluster/claims.py): its number.
+FENCE = "b_attempt"
 FILE_COLUMNS = [
     FILES.c.idx,
     FILES.c.file_name,
@@ -118,7 +120,10 @@ class FileWrites:
         self.rows: list[dict[str, object]] = []
         self._marks: list[tuple[FileState, tuple[object, ...]]] = []
 
-    def add(self, task_id: str, files: Iterable[FileState], *, new: bool = False) -> None:
+    def add(
+        self, task_id: str, files: Iterable[FileState], *, new: bool = False, attempt: int = 0
+    ) -> None:
+        """``attempt``: the claim the task's row must carry for a changed row to be written."""
         for f in files:
             values = file_values(f)
             if not new and values == f.saved:
@@ -128,6 +133,7 @@ class FileWrites:
                 row.update(task_id=task_id, idx=f.idx, file_name=f.file_name, file_path=f.file_path)
             else:
                 row.update(b_task=task_id, b_idx=f.idx)
+                row[FENCE] = attempt
             self.rows.append(row)
             self._marks.append((f, values))
 
@@ -180,6 +186,7 @@ def task_state(row: Row[Any], files: list[FileState] | None = None) -> TaskState
         webhook=None if listed else row.webhook,
         warnings=json.loads(row.warnings) if row.warnings else [],
         totals=_totals(row) if listed else None,
+        attempt=row.attempt,
     )
 
 

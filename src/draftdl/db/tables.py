@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, false
+from sqlalchemy import BigInteger, DateTime, ForeignKey, Index, Integer, String, Text, false
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from draftdl.model.task import MAX_TITLE
@@ -51,6 +51,23 @@ class TaskRow(Base):
     created_at: Mapped[datetime] = mapped_column(index=True)
     updated_at: Mapped[datetime]
     completed_at: Mapped[datetime | None] = mapped_column(default=None)
+    # More than one node (cluster/): the worker that holds the task, the claim's number (every
+    # write of the task's state matches it: a node that lost its claim writes nothing) and
+    # when the claim runs out unless its holder renews it (the database's clock).
+    owner: Mapped[str | None] = mapped_column(String(64), default=None)
+    attempt: Mapped[int] = mapped_column(default=0, server_default="0")
+    lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+
+
+class NodeRow(Base):
+    """A node of a cluster, by its ``node_name``: two live processes never share a name."""
+
+    __tablename__ = "nodes"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    role: Mapped[str] = mapped_column(String(16))
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 class FileRow(Base):

@@ -175,6 +175,7 @@ class TaskState:
     title: str | None = None  # stored; None when not given: taken from the request
     webhook: str | None = None  # stored: the job's webhook target as JSON (webhooks/spec.py)
     warnings: list[str] = field(default_factory=list)  # stored: what the draft does not use
+    attempt: int = 0  # stored: the claim's number (cluster/claims.py); every write matches it
 
     def __post_init__(self) -> None:
         if self.title is None:

@@ -95,7 +95,7 @@ class TaskQueue:
         self._build_slots = asyncio.Semaphore(settings.build_workers)
         self._wake_scheduler = asyncio.Event()
         self._background: set[asyncio.Task[Any]] = set()
-        self._moves: set[asyncio.Future[bool]] = set()  # transitions being saved
+        self._moves: set[asyncio.Future[Any]] = set()  # transitions (and losses) being saved
         self._holding: set[str] = set()  # popped by the scheduler, to be put back
         self._active: set[str] = set()  # live tasks in an ACTIVE state: counted in O(1)
         self.working: dict[str, asyncio.Task[Any]] = {}  # task id → the step running for it
@@ -107,18 +107,27 @@ class TaskQueue:
         self._stopping = False
         self.upkeep = Upkeep(settings, db, self)
         self.controls = Controls(self, drafts_root)
+        # In a cluster (settings.role api or worker) a task runs where it is claimed
+        # (cluster/worker.py): a submit is stored and enqueued for the workers, and a worker
+        # holds only the tasks it claimed, letting go of those it finishes, pauses or loses.
+        self.cluster = settings.cluster
+        self.runs_tasks = settings.role != "api"
+        self.on_slot_freed: Callable[[], None] | None = None
 
     # -- lifecycle ------------------------------------------------------------------------
 
     async def start(self) -> None:
         """Recovers every unfinished task, then starts the scheduler, monitor and clean-up."""
         self._seq = await self.db.next_seq()
-        await self._recover()
+        self._accepting = True
+        if not self.runs_tasks:
+            return  # an api node: submits are stored and enqueued; workers run them
+        if not self.cluster:
+            await self._recover()  # (a worker holds what it claims)
         self.manager.on_ready(self._aria2_ready)
         self.start_progress_monitor()
         self._loops.append(asyncio.create_task(self._schedule_loop(), name="scheduler"))
         self._loops += self.upkeep.start()
-        self._accepting = True
         self._wake_scheduler.set()
 
     async def stop(self) -> None:
@@ -226,6 +235,44 @@ class TaskQueue:
     def queued_ids(self) -> set[str]:
         return {entry[2] for entry in self._pending} | self._holding
 
+    # -- claims (a worker of a cluster) ----------------------------------------------------
+
+    def free_slots(self) -> int:
+        """Tasks this worker can take on now: free download slots, less the claimed tasks
+        that wait for one."""
+        waiting = sum(1 for t in self.live.values() if t.status is TaskStatus.PENDING)
+        return self.settings.max_active_tasks - self.active_count() - waiting
+
+    def take(self, task: TaskState) -> None:
+        """A task this worker has just claimed (``task.attempt`` is the claim's number)."""
+        held = self.live.get(task.id)
+        if held is not None:  # claimed again by this node (its own claim had run out)
+            held.attempt = task.attempt
+            return
+        self.adopt(task)
+        log.info("claimed task %s (%s, attempt %d)", task.id, task.status.value, task.attempt)
+
+    async def lose(self, task_id: str) -> None:
+        """Another node holds the task now (this one was away past its lease): its downloads
+        here stop, its files stay (the new holder goes on from them), nothing is announced."""
+        task = self.live.get(task_id)
+        if task is None:
+            return
+        log.warning("task %s: another node has claimed it; letting it go here", task_id)
+        self._drop(task_id)
+        step = self.working.get(task_id)
+        if step is not None and step is not asyncio.current_task():
+            step.cancel()
+        self.built.pop(task_id, None)
+        task.status = TaskStatus.CANCELLED  # for what still looks at this copy: not ours
+        await self.stop_downloads(task)
+        self._slot_freed()
+
+    def _slot_freed(self) -> None:
+        self._wake_scheduler.set()
+        if self.on_slot_freed is not None:
+            self.on_slot_freed()
+
     # -- submit, read, cancel -------------------------------------------------------------
 
     async def create_task(self, raw: bytes) -> TaskState:
@@ -276,6 +323,10 @@ class TaskQueue:
         deliveries = self.outbox.deliveries_for(task, task.status.value)
         await self._write(self.db.save_task, task, deliveries)
         self.outbox.stored(deliveries)
+        if self.cluster:  # enqueued with the row: the worker that claims it runs it
+            log.info("accepted task %s: %d files, enqueued", task.id, len(task.files))
+            self.bus.publish(STATUS_CHANGED, task.id, task.event())
+            return
         self._hold(task)
         heapq.heappush(self._pending, (-task.priority, task.seq, task.id))
         self._wake_scheduler.set()
@@ -661,9 +712,22 @@ class TaskQueue:
                 saved.progress()
             with_files = src is TaskStatus.DOWNLOADING or ended or src.final
             deliveries = self.outbox.deliveries_for(saved, dst.value)
-            await self._write(
-                self.db.save_transition, saved, with_files=with_files, deliveries=deliveries
-            )
+            # A worker lets go of a task that ended or is paused (any worker resumes it).
+            release = self.cluster and (dst.final or dst is TaskStatus.PAUSED)
+            try:
+                await self._write(
+                    self.db.save_transition,
+                    saved,
+                    with_files=with_files,
+                    deliveries=deliveries,
+                    release=release,
+                )
+            except TaskNotFound:
+                if not self.cluster:
+                    raise
+                if task.id in self.live:
+                    self._spawn_loss(task.id)  # its claim went to another node
+                return False
             self.outbox.stored(deliveries)
             if dst.final:
                 self.outbox.forget(task.id)  # parsed again if it comes back (a retry)
@@ -680,14 +744,21 @@ class TaskQueue:
             final = FINAL_EVENT_OF.get(dst.value)
             if final is not None:
                 self.bus.publish(final, task.id, payload)
-            if dst.final:
+            if dst.final or release:
                 self._drop(task.id)
-                self._wake_scheduler.set()
+                self._slot_freed()
             else:
                 self._hold(task)  # (a retried task comes back)
-                if dst in ACTIVE or src in ACTIVE:
+                if src in ACTIVE and dst not in ACTIVE:
+                    self._slot_freed()
+                elif dst in ACTIVE:
                     self._wake_scheduler.set()
             return True
+
+    def _spawn_loss(self, task_id: str) -> None:
+        loss = asyncio.ensure_future(self.lose(task_id))
+        self._moves.add(loss)
+        loss.add_done_callback(self._moves.discard)
 
     async def cleanup_old_tasks(self, days: int) -> list[str]:
         """Removes finished tasks older than ``days`` and their downloads."""

@@ -96,6 +96,9 @@ class Upkeep:
                         task.id, task.status.value, why)  # fmt: skip
             q.resume(task)
         ids = [t.id for t, _ in revived]
+        if q.cluster:  # a worker holds what it claims; the sweeper finds unheld tasks
+            self.revived += len(ids)
+            return ids
         for task_id in await self.db.unfinished_ids():
             if task_id in q.live or task_id in q.in_flight:
                 continue

@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 
 BATCH = 16  # deliveries sent at once
 IDLE = 30.0  # seconds between looks at the outbox when nothing is due (a wake comes sooner)
+CLUSTER_IDLE = 1.0
 MAX_DELAY = 3600.0  # the longest wait between two attempts
 KEEP_FINISHED = timedelta(days=7)
 MAX_ERROR = 300  # characters of an error kept per attempt
@@ -56,6 +57,9 @@ class WebhookSender:
             headers={"User-Agent": f"draftdl/{__version__} (webhooks)"},
         )
         self.sent = 0  # attempts made, for tests and health
+        # In a cluster the workers store most deliveries and cannot wake this (api) node's
+        # sender: it looks every CLUSTER_IDLE seconds instead.
+        self.idle = CLUSTER_IDLE if settings.cluster else IDLE
         self._not_before: dict[str, float] = {}  # delivery id → monotonic time
 
     def start(self) -> None:
@@ -99,9 +103,9 @@ class WebhookSender:
                 log.exception("webhooks: unexpected error; going on")
                 nxt = None
                 await asyncio.sleep(1.0)
-            delay = IDLE
+            delay = self.idle
             if nxt is not None:
-                delay = min(IDLE, max(0.0, (nxt - utcnow()).total_seconds()))
+                delay = min(self.idle, max(0.0, (nxt - utcnow()).total_seconds()))
             if self._not_before:
                 delay = min(delay, max(0.1, min(self._not_before.values()) - time.monotonic()))
             with contextlib.suppress(TimeoutError):

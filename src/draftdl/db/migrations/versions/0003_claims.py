@@ -1,0 +1,48 @@
+"""Claims for more than one node: tasks.owner, attempt and lease_until; the nodes table; and,
+on PostgreSQL, pgqueuer's tables (the queue workers claim tasks from).
+
+pgqueuer's schema is one SQL script; asyncpg takes a multi-statement script only through the
+driver connection's own ``execute`` (not as a prepared statement).
+
+Revision ID: 0003
+Revises: 0002
+"""
+
+import sqlalchemy as sa
+from alembic import op
+from sqlalchemy.util import await_only
+
+revision = "0003"
+down_revision = "0002"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("tasks") as batch:
+        batch.add_column(sa.Column("owner", sa.String(64), nullable=True))
+        batch.add_column(sa.Column("attempt", sa.Integer(), nullable=False, server_default="0"))
+        batch.add_column(sa.Column("lease_until", sa.DateTime(timezone=True), nullable=True))
+    op.create_table(
+        "nodes",
+        sa.Column("name", sa.String(64), primary_key=True),
+        sa.Column("role", sa.String(16), nullable=False),
+        sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("seen_at", sa.DateTime(timezone=True), nullable=False),
+    )
+    bind = op.get_bind()
+    if bind.dialect.name == "postgresql":
+        from draftdl.cluster.jobs import install_sql
+
+        driver = bind.connection.driver_connection
+        if driver is None:
+            raise RuntimeError("no driver connection to install pgqueuer's schema on")
+        await_only(driver.execute(install_sql()))
+
+
+def downgrade() -> None:
+    op.drop_table("nodes")
+    with op.batch_alter_table("tasks") as batch:
+        batch.drop_column("lease_until")
+        batch.drop_column("attempt")
+        batch.drop_column("owner")

@@ -1,0 +1,338 @@
+"""More than one node on one PostgreSQL (issue 14): api nodes store and enqueue, workers
+(each with its own aria2c) claim tasks while they have free slots, keep them under a lease,
+and a worker that dies or is stopped past its lease loses its tasks to another.
+
+Every node is a real ``draftdl serve --role ...`` process; PostgreSQL is a throwaway cluster
+on a loopback port (tests/postgres.py) with a database of its own per test; the file server
+throttles bodies so a task is caught half-way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from fileserver import FileServer
+from postgres import postgres_server
+from servers import FINAL, ServerProcess, job
+
+pytestmark = pytest.mark.slow
+
+LEASE = 3.0
+
+
+@pytest.fixture(scope="module")
+def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with postgres_server(tmp_path_factory.mktemp("postgres")) as url:
+        yield url
+
+
+@pytest.fixture
+async def database(postgres: str, request: pytest.FixtureRequest) -> AsyncIterator[str]:
+    name = "c_" + request.node.name.replace("[", "_").replace("]", "").lower()[:50]
+    admin = create_async_engine(postgres, isolation_level="AUTOCOMMIT")
+    try:
+        async with admin.connect() as conn:
+            await conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name}")
+            await conn.exec_driver_sql(f"CREATE DATABASE {name}")
+    finally:
+        await admin.dispose()
+    yield postgres.rsplit("/", 1)[0] + f"/{name}"
+
+
+class Cluster:
+    """Nodes sharing a database, a downloads folder and a drafts folder; each has its own
+    data folder (and a worker its own aria2c)."""
+
+    def __init__(self, root: Path, database_url: str) -> None:
+        self.root = root
+        self.shared = {
+            "DRAFTDL_DATABASE_URL": database_url,
+            "DRAFTDL_DOWNLOADS_PATH": str(root / "downloads"),
+            "DRAFTDL_DRAFTS_ROOT": str(root / "drafts"),
+            "DRAFTDL_LEASE_SECONDS": str(LEASE),
+            "DRAFTDL_CLEANUP_DAYS": "0",
+        }
+        self.nodes: dict[str, ServerProcess] = {}
+        self.engine: AsyncEngine = create_async_engine(database_url)
+
+    async def start(self, name: str, role: str, **env: str) -> ServerProcess:
+        node = ServerProcess(
+            self.root / name,
+            "--role",
+            role,
+            "--node-name",
+            name,
+            **self.shared,
+            **env,
+        )
+        self.nodes[name] = node
+        await node.start(timeout=30)
+        return node
+
+    async def stop(self) -> None:
+        for node in self.nodes.values():
+            if node.proc is not None and node.proc.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    node.proc.send_signal(signal.SIGCONT)
+            await asyncio.to_thread(node.stop)
+        await self.engine.dispose()
+
+    async def rows(self) -> list[dict[str, Any]]:
+        async with self.engine.connect() as conn:
+            found = await conn.execute(
+                text(
+                    "SELECT id, status, owner, attempt, downloaded_size, total_size"
+                    " FROM tasks ORDER BY seq"
+                )
+            )
+            return [dict(r._mapping) for r in found]
+
+    async def row(self, task_id: str) -> dict[str, Any]:
+        return next(r for r in await self.rows() if r["id"] == task_id)
+
+
+@pytest.fixture
+async def cluster(tmp_path: Path, database: str) -> AsyncIterator[Cluster]:
+    nodes = Cluster(tmp_path, database)
+    try:
+        yield nodes
+    finally:
+        await nodes.stop()
+
+
+async def submit(http: httpx.AsyncClient, body: dict[str, Any]) -> str:
+    resp = await http.post("/api/tasks/submit", json=body)
+    assert resp.status_code == 200, resp.text
+    task_id: str = resp.json()["task_id"]
+    return task_id
+
+
+async def wait_for(condition: Any, timeout: float, step: float = 0.1) -> float:
+    """Seconds until the async ``condition()`` is true (fails after ``timeout``)."""
+    started = time.monotonic()
+    while not await condition():
+        assert time.monotonic() - started < timeout, "timed out"
+        await asyncio.sleep(step)
+    return time.monotonic() - started
+
+
+def draft_folders(root: Path) -> list[Path]:
+    return [p for p in (root / "drafts").iterdir() if (p / "draft_content.json").is_file()]
+
+
+async def test_twenty_tasks_over_two_workers_each_claimed_once_within_caps(
+    cluster: Cluster, fileserver: FileServer
+) -> None:
+    api = await cluster.start("api1", "api")
+    await cluster.start("w1", "worker", DRAFTDL_MAX_ACTIVE_TASKS="3")
+    await cluster.start("w2", "worker", DRAFTDL_MAX_ACTIVE_TASKS="3")
+    paths = [[f"/slow/128K/t{i}-{k}.bin?rate=256K" for k in range(2)] for i in range(20)]
+    async with api.client() as http:
+        ids = [
+            await submit(http, job([fileserver.url(p) for p in task_paths], title=f"t{i}"))
+            for i, task_paths in enumerate(paths)
+        ]
+        most: dict[str, int] = {"w1": 0, "w2": 0}
+
+        async def all_final() -> bool:
+            rows = await cluster.rows()
+            for owner in most:
+                running = sum(
+                    1 for r in rows if r["owner"] == owner and r["status"] == "downloading"
+                )
+                most[owner] = max(most[owner], running)
+            return all(r["status"] in FINAL for r in rows)
+
+        await wait_for(all_final, 90)
+        tasks = [(await http.get(f"/api/tasks/{i}")).json() for i in ids]
+    assert [t["status"] for t in tasks] == ["completed"] * 20, [t["error_message"] for t in tasks]
+    rows = await cluster.rows()
+    assert [r["attempt"] for r in rows] == [1] * 20  # each claimed exactly once
+    assert all(r["owner"] is None for r in rows)  # claims let go when the tasks ended
+    assert 1 <= most["w1"] <= 3 and 1 <= most["w2"] <= 3, most  # both worked, within caps
+    # Each URL was fetched once, by one aria2c.
+    assert [fileserver.requests_for(p.split("?")[0]) for ps in paths for p in ps] == [1] * 40
+    assert len(draft_folders(cluster.root)) == 20
+
+
+async def owned_at(cluster: Cluster, task_id: str, fraction: float) -> dict[str, Any]:
+    """The task's row once its owner has downloaded ``fraction`` of its bytes."""
+    found: dict[str, Any] = {}
+
+    async def far_enough() -> bool:
+        row = await cluster.row(task_id)
+        found.update(row)
+        return bool(row["owner"]) and row["downloaded_size"] >= fraction * 4 * 1024 * 1024
+
+    await wait_for(far_enough, 20, step=0.05)
+    return found
+
+
+async def test_a_worker_killed_mid_task_loses_it_to_the_other_within_the_lease(
+    cluster: Cluster, fileserver: FileServer
+) -> None:
+    api = await cluster.start("api1", "api")
+    workers = {
+        name: await cluster.start(name, "worker", DRAFTDL_MAX_ACTIVE_TASKS="2")
+        for name in ("w1", "w2")
+    }
+    path = "/slow/4M/big.bin"
+    async with api.client() as http:
+        task_id = await submit(http, job([fileserver.url(f"{path}?rate=1M")]))
+        row = await owned_at(cluster, task_id, 0.3)
+        first = workers[row["owner"]]
+        async with first.client() as w:
+            aria2_pid = (await w.get("/api/health")).json()["aria2"]["pid"]
+        first.kill()
+        os.kill(aria2_pid, signal.SIGKILL)
+        killed = time.monotonic()
+        other = "w2" if row["owner"] == "w1" else "w1"
+
+        async def taken() -> bool:  # (a claim is let go when the task ends)
+            now = await cluster.row(task_id)
+            return now["attempt"] == 2 and now["owner"] in (other, None)
+
+        await wait_for(taken, LEASE + 5)
+        assert time.monotonic() - killed <= LEASE + 5
+        final: dict[str, Any] = {}
+
+        async def done() -> bool:
+            final.update((await http.get(f"/api/tasks/{task_id}")).json())
+            return final["status"] in FINAL
+
+        await wait_for(done, 30)
+    assert final["status"] == "completed", final["error_message"]
+    drafts = draft_folders(cluster.root)
+    assert [str(d) for d in drafts] == [final["draft_path"]]
+    json.loads((drafts[0] / "draft_content.json").read_text(encoding="utf-8"))
+    # The second worker went on from the partial file: less than twice the bytes were sent.
+    assert 4 * 1024 * 1024 <= fileserver.bytes_served(path) < 2 * 4 * 1024 * 1024
+
+
+async def test_a_worker_stopped_past_its_lease_is_fenced_and_lets_go(
+    cluster: Cluster, fileserver: FileServer
+) -> None:
+    api = await cluster.start("api1", "api")
+    workers = {
+        name: await cluster.start(name, "worker", DRAFTDL_MAX_ACTIVE_TASKS="2")
+        for name in ("w1", "w2")
+    }
+    path = "/slow/4M/stopped.bin"
+    async with api.client() as http:
+        task_id = await submit(http, job([fileserver.url(f"{path}?rate=512K")]))
+        row = await owned_at(cluster, task_id, 0.2)
+        first = workers[row["owner"]]
+        assert first.proc is not None
+        first.proc.send_signal(signal.SIGSTOP)
+        other = "w2" if row["owner"] == "w1" else "w1"
+
+        async def taken() -> bool:  # (a claim is let go when the task ends)
+            now = await cluster.row(task_id)
+            return now["attempt"] == 2 and now["owner"] in (other, None)
+
+        await wait_for(taken, LEASE + 5)
+        assert (await cluster.row(task_id))["status"] == "downloading"  # still going
+        first.proc.send_signal(signal.SIGCONT)
+        async with first.client() as w:
+
+            async def let_go() -> bool:
+                body = (await w.get("/api/health")).json()
+                return bool(body["tasks"]["live"] == 0 and body["monitor"]["tracked_files"] == 0)
+
+            await wait_for(let_go, LEASE + 2)
+        final: dict[str, Any] = {}
+
+        async def done() -> bool:
+            final.update((await http.get(f"/api/tasks/{task_id}")).json())
+            return final["status"] in FINAL
+
+        await wait_for(done, 30)
+    assert final["status"] == "completed", final["error_message"]
+    row = await cluster.row(task_id)
+    assert (row["attempt"], row["status"]) == (2, "completed")  # the stopped one wrote nothing
+    assert "another node has claimed it" in first.log.read_text()
+    assert len(draft_folders(cluster.root)) == 1
+
+
+# -- fencing, in one process: two holders of one task on the real database -------------------
+
+
+async def test_a_stale_claim_writes_nothing_and_the_new_one_writes(database: str) -> None:
+    """Worker A claims, B claims after A's lease ran out: A's status change fails as if the
+    task were gone, A's progress flush changes no row (task or file), B's writes land, and
+    A's renewal no longer returns the task."""
+    from datetime import timedelta
+
+    from draftdl.cluster import claims
+    from draftdl.db.repo import Database
+    from draftdl.errors import TaskNotFound
+    from draftdl.model.states import FileStatus, TaskStatus
+    from draftdl.model.task import FileState, TaskState, utcnow
+
+    db = Database(database, jobs=True)
+    await db.init()
+    try:
+        now = utcnow()
+        task = TaskState(
+            id="t-fenced",
+            seq=1,
+            status=TaskStatus.PENDING,
+            priority=0,
+            request_json="{}",
+            created_at=now,
+            updated_at=now,
+            files=[FileState(0, "http://h/a", "a.bin", "/d/a.bin", "0" * 16)],
+        )
+        await db.save_task(task)
+        short, lease = timedelta(milliseconds=200), timedelta(seconds=30)
+        assert await db.runner.write(claims.claim, task.id, "a", short) == 1
+        assert await db.runner.write(claims.claim, task.id, "b", lease) is None  # A holds it
+        await asyncio.sleep(0.3)
+        assert await db.runner.write(claims.claim, task.id, "b", lease) == 2
+        a, b = await db.load_task(task.id), await db.load_task(task.id)
+        assert a is not None and b is not None
+        a.attempt = 1
+        a.status, a.message = TaskStatus.DOWNLOADING, "a thinks it runs"
+        with pytest.raises(TaskNotFound):
+            await db.save_transition(a)
+        a.files[0].completed_length, a.files[0].status = 999, FileStatus.ACTIVE
+        a.progress_percent = 50.0
+        await db.save_progress({a.id: (a, {0})})
+        stored = await db.load_task(task.id)
+        assert stored is not None
+        assert (stored.status, stored.message, stored.progress_percent) == (
+            TaskStatus.PENDING,
+            None,
+            0.0,
+        )
+        assert (stored.files[0].completed_length, stored.files[0].status) == (
+            0,
+            FileStatus.WAITING,
+        )
+        assert await db.runner.write(claims.renew, "a", {task.id: 1}, lease) == set()
+        b.status, b.message = TaskStatus.DOWNLOADING, "b runs it"
+        b.files[0].completed_length = 10
+        await db.save_transition(b)
+        assert await db.runner.write(claims.renew, "b", {task.id: 2}, lease) == {task.id}
+        stored = await db.load_task(task.id)
+        assert stored is not None
+        assert (stored.status, stored.message, stored.files[0].completed_length) == (
+            TaskStatus.DOWNLOADING,
+            "b runs it",
+            10,
+        )
+    finally:
+        await db.close()
