@@ -335,3 +335,89 @@ async def test_a_stale_claim_writes_nothing_and_the_new_one_writes(database: str
         )
     finally:
         await db.close()
+
+
+# -- controls across nodes ------------------------------------------------------------------
+
+
+async def worker_health(node: ServerProcess) -> dict[str, Any]:
+    async with node.client() as http:
+        body: dict[str, Any] = (await http.get("/api/health")).json()
+        return body
+
+
+async def test_a_cancel_on_an_api_node_stops_the_worker_s_downloads_within_2_s(
+    cluster: Cluster, fileserver: FileServer
+) -> None:
+    api = await cluster.start("api1", "api")
+    workers = {name: await cluster.start(name, "worker") for name in ("w1", "w2")}
+    async with api.client() as http:
+        task_id = await submit(http, job([fileserver.url("/slow/4M/cancel.bin?rate=256K")]))
+        row = await owned_at(cluster, task_id, 0.05)
+        holder = workers[row["owner"]]
+        assert (await worker_health(holder))["monitor"]["tracked_files"] == 1
+        asked = time.monotonic()
+        resp = await http.post(f"/api/tasks/{task_id}/cancel")
+        assert resp.status_code == 200, resp.text
+        assert resp.json()["status"] == "cancelled"
+
+        async def gone() -> bool:
+            health = await worker_health(holder)
+            partial = cluster.root / "downloads" / task_id
+            left = [p for p in partial.rglob("*") if p.is_file()] if partial.exists() else []
+            return bool(health["monitor"]["tracked_files"] == 0 and not left)
+
+        await wait_for(gone, 2.0, step=0.05)
+        assert time.monotonic() - asked <= 2.0
+        assert (await http.get(f"/api/tasks/{task_id}")).json()["status"] == "cancelled"
+    row = await cluster.row(task_id)
+    assert (row["status"], row["owner"], row["attempt"]) == ("cancelled", None, 1)
+    assert "control cancel of task" in holder.log.read_text()
+
+
+async def test_pause_resume_and_priority_on_an_api_node_for_running_and_waiting_tasks(
+    cluster: Cluster, fileserver: FileServer
+) -> None:
+    """One worker with one slot: A runs, B, D and C wait in the queue (held by nobody). B
+    is paused and C raised on the api node (on the database); A is paused there too (by its
+    worker); C then runs before D; A and B resumed finish; A goes on from its bytes."""
+    api = await cluster.start("api1", "api")
+    worker = await cluster.start("w1", "worker", DRAFTDL_MAX_ACTIVE_TASKS="1")
+    a_path = "/slow/4M/a.bin"
+    async with api.client() as http:
+        a = await submit(http, job([fileserver.url(f"{a_path}?rate=1M")], title="a"))
+        await owned_at(cluster, a, 0.1)
+        b = await submit(http, job([fileserver.url("/slow/64K/b.bin?rate=256K")], title="b"))
+        d = await submit(http, job([fileserver.url("/slow/64K/d.bin?rate=256K")], title="d"))
+        c = await submit(http, job([fileserver.url("/slow/64K/c.bin?rate=256K")], title="c"))
+        resp = await http.post(f"/api/tasks/{b}/pause")
+        assert resp.status_code == 200 and resp.json()["status"] == "paused", resp.text
+        resp = await http.patch(f"/api/tasks/{c}", json={"priority": 5})
+        assert resp.status_code == 200, resp.text
+        assert (await cluster.row(b))["status"] == "paused"
+        resp = await http.post(f"/api/tasks/{a}/pause")  # held by w1: run there
+        assert resp.status_code == 200 and resp.json()["status"] == "paused", resp.text
+        assert (await cluster.row(a))["owner"] is None
+
+        async def c_done() -> bool:
+            return bool((await cluster.row(c))["status"] == "completed")
+
+        await wait_for(c_done, 20)
+        assert (await cluster.row(d))["status"] in ("pending", "downloading")  # C went first
+        assert (await cluster.row(b))["status"] == "paused"  # not taken while paused
+        resp = await http.post(f"/api/tasks/{b}/resume")
+        assert resp.status_code == 200 and resp.json()["status"] == "pending", resp.text
+        resp = await http.post(f"/api/tasks/{a}/resume")
+        assert resp.status_code == 200, resp.text
+        resp = await http.post(f"/api/tasks/{c}/pause")  # finished: the holder's 409
+        assert resp.status_code == 409, resp.text
+
+        async def all_done() -> bool:
+            rows = await cluster.rows()
+            return all(r["status"] == "completed" for r in rows)
+
+        await wait_for(all_done, 30)
+    attempts = {r["id"]: r["attempt"] for r in await cluster.rows()}
+    assert attempts == {a: 2, b: 1, c: 1, d: 1}  # A claimed again after its resume
+    assert fileserver.bytes_served(a_path) < 2 * 4 * 1024 * 1024  # it went on from its bytes
+    assert worker.proc is not None and worker.proc.poll() is None

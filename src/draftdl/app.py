@@ -23,6 +23,7 @@ from draftdl.api.hosts import HostGuard
 from draftdl.api.schemas import errors
 from draftdl.aria2.process import Aria2Manager
 from draftdl.aria2.rpc import Aria2Client
+from draftdl.cluster.control import ControlChannel
 from draftdl.cluster.worker import Worker
 from draftdl.datadir import hold_data_dir
 from draftdl.db.repo import Database
@@ -101,6 +102,11 @@ def create_app(settings: Settings, builder: DraftBuilder | None = None) -> FastA
         outbox.on_stored = sender.wake
         # A worker claims tasks from the queue on PostgreSQL (cluster/worker.py).
         worker = Worker(settings, db, queue) if settings.role == "worker" else None
+        # Controls of tasks another node holds are run there (cluster/control.py).
+        channel = None
+        if settings.cluster:
+            channel = ControlChannel(settings, db.runner, queue if runs_tasks else None)
+            queue.channel = channel
         sends_webhooks = settings.role != "worker"  # one kind of node sends them
 
         try:
@@ -112,6 +118,8 @@ def create_app(settings: Settings, builder: DraftBuilder | None = None) -> FastA
                 await manager.start()
                 manager.start_health_check()
             await queue.start()
+            if channel is not None:
+                channel.start()
             if worker is not None:
                 await worker.start()  # after the queue: what it claims, the queue runs
             if sends_webhooks:
@@ -130,6 +138,8 @@ def create_app(settings: Settings, builder: DraftBuilder | None = None) -> FastA
             await gateway.close()
             if worker is not None:
                 await worker.stop()  # no more claims while the queue stops
+            if channel is not None:
+                await channel.stop()
             await queue.stop()
             if pool is not None:  # after the queue: its builds had shutdown_grace
                 await pool.close()

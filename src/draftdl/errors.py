@@ -51,6 +51,10 @@ class InvalidTransition(TaskError):
     pass
 
 
+class NodeUnavailable(TaskError):
+    """The cluster node that holds a task did not answer a control in time (503)."""
+
+
 @dataclass(frozen=True)
 class FieldProblem:
     """One rejected field: where it is in the submitted JSON and why."""

@@ -19,7 +19,13 @@ from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from draftdl.errors import Aria2Unavailable, InvalidTransition, RequestRejected, TaskNotFound
+from draftdl.errors import (
+    Aria2Unavailable,
+    InvalidTransition,
+    NodeUnavailable,
+    RequestRejected,
+    TaskNotFound,
+)
 
 log = logging.getLogger(__name__)
 
@@ -119,6 +125,10 @@ def install_error_handlers(app: FastAPI) -> None:
         """A bug of ours: logged with its trace, answered as JSON like every error."""
         log.error("unexpected error", exc_info=exc)
         return error_response("internal error: the server logged the details", 500)
+
+    @app.exception_handler(NodeUnavailable)
+    async def _node_down(_: Request, exc: NodeUnavailable) -> JSONResponse:
+        return error_response(str(exc), 503)
 
     @app.exception_handler(Aria2Unavailable)
     async def _aria2_down(_: Request, exc: Aria2Unavailable) -> JSONResponse:

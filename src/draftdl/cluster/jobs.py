@@ -37,7 +37,7 @@ def install_sql() -> str:
 def enqueue(conn: Connection, tasks: Sequence[tuple[str, int]]) -> None:
     """Jobs for ``(task id, priority)`` in ``conn``'s transaction (an asyncpg connection in
     ``run_sync``): they exist, and workers are woken, only when it commits. A task that has a
-    waiting job already keeps it."""
+    waiting job already keeps it, with the new priority."""
     if not tasks:
         return
     from pgqueuer.queries import Queries
@@ -51,7 +51,7 @@ def enqueue(conn: Connection, tasks: Sequence[tuple[str, int]]) -> None:
             [task_id.encode() for task_id in ids],
             [priority for _, priority in tasks],
             dedupe_key=list[str | None](ids),
-            on_conflict="skip",
+            on_conflict="update_priority",
         )
     )
 

@@ -81,6 +81,7 @@ class _Update:
     row: dict[str, object]
     files: FileWrites
     deliveries: Rows
+    job: tuple[str, int] | None = None  # enqueued for the workers with it (cluster/jobs.py)
 
 
 @dataclass(frozen=True)
@@ -145,12 +146,14 @@ class Database:
         with_files: bool = True,
         deliveries: Sequence[Delivery] = (),
         release: bool = False,
+        enqueue: bool = False,
     ) -> None:
         """Writes a task's status and results in one transaction, with (``with_files``) its
         files' rows that changed and their totals, and the webhook deliveries the new status
         makes. Raises ``TaskNotFound`` when the task was deleted meanwhile. Changes of other
         tasks that arrive meanwhile share the transaction (db/batch.py). Only the claim
-        ``task.attempt`` writes (else ``TaskNotFound``); ``release`` lets the claim go."""
+        ``task.attempt`` writes (else ``TaskNotFound``); ``release`` lets the claim go;
+        ``enqueue`` puts the task in the workers' queue (or gives its job the new priority)."""
         row: dict[str, object] = {"b_id": task.id, FENCE: task.attempt, **task_values(task)}
         if release:
             row.update(owner=None, lease_until=None)
@@ -158,7 +161,8 @@ class Database:
         if with_files:
             row.update(totals_values(task))
             files.add(task.id, task.files, attempt=task.attempt)
-        await self._updates.submit(_Update(task.id, row, files, delivery_rows(deliveries)))
+        job = (task.id, task.priority) if enqueue else None
+        await self._updates.submit(_Update(task.id, row, files, delivery_rows(deliveries), job))
 
     async def _write_changes(self, batch: list[_Update | _Progress]) -> list[BaseException | None]:
         """Status changes and progress flushes in one transaction, in the order they came; a
@@ -284,14 +288,21 @@ def _write_changes(conn: Connection, steps: Sequence[_Update | _Progress]) -> li
             start += 1
         files: Rows = []
         deliveries: Rows = []
+        jobs: list[tuple[str, int]] = []
         for k, change in sorted(run, key=lambda item: item[1].task_id):
             found[k] = conn.execute(UPDATE_TASK, change.row).rowcount != 0
             if found[k]:
                 files.extend(change.files.rows)
                 deliveries.extend(change.deliveries)
+                if change.job is not None:
+                    jobs.append(change.job)
         if files:
             conn.execute(UPDATE_FILE, files)
         insert_deliveries(conn, deliveries)
+        if jobs:
+            from draftdl.cluster.jobs import enqueue  # PostgreSQL only: pgqueuer
+
+            enqueue(conn, jobs)
     return found
 
 

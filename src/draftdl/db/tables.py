@@ -70,6 +70,22 @@ class NodeRow(Base):
     seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
+class ControlRequestRow(Base):
+    """A control of a task that another node holds, and that node's answer
+    (cluster/control.py): the truth behind the NOTIFY that wakes it."""
+
+    __tablename__ = "control_requests"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    task_id: Mapped[str] = mapped_column(String(36))
+    node: Mapped[str] = mapped_column(String(64), index=True)
+    action: Mapped[str] = mapped_column(String(16))
+    args: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    answer: Mapped[str | None] = mapped_column(Text, default=None)
+    answered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+
+
 class FileRow(Base):
     __tablename__ = "task_files"
 

@@ -15,7 +15,7 @@ import secrets
 import shutil
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
 import httpx
@@ -36,10 +36,59 @@ UNSET = object()
 HEAD_TIMEOUT = 10.0
 
 
+class Elsewhere(Protocol):
+    """In a cluster (cluster/control.py): the node whose live claim covers a task, and the
+    way to have it run a control there."""
+
+    async def holder(self, task_id: str) -> str | None: ...
+
+    async def ask(
+        self, node: str, task_id: str, action: str, args: dict[str, Any]
+    ) -> dict[str, Any]: ...
+
+
 class Controls:
     def __init__(self, queue: TaskQueue, drafts_root: Path | None) -> None:
         self.queue = queue
         self.drafts_root = drafts_root.resolve() if drafts_root else None
+
+    async def elsewhere(
+        self, task_id: str, action: str, args: dict[str, Any]
+    ) -> dict[str, Any] | None:
+        """In a cluster, a task another node holds is controlled there: that node's answer
+        (it raises what the node raised); None when the control runs here."""
+        channel = self.queue.channel
+        if channel is None or task_id in self.queue.live:
+            return None
+        node = await channel.holder(task_id)
+        if node is None:
+            return None
+        return await channel.ask(node, task_id, action, args)
+
+    async def run(self, task_id: str, action: str, args: dict[str, Any]) -> dict[str, Any] | None:
+        """A control another node was asked for, run here (cluster/control.py)."""
+        match action:
+            case "pause":
+                await self.pause(task_id)
+            case "resume":
+                await self.resume(task_id)
+            case "change":
+                limit = args.get("limit", UNSET)
+                await self.change(task_id, priority=args.get("priority"), limit=limit)
+            case "retry":
+                _, count = await self.retry(task_id, args.get("urls"))
+                return {"count": count}
+            case "regenerate":
+                await self.regenerate(task_id)
+            case "delete":
+                await self.delete(
+                    task_id, files=bool(args.get("files")), draft=bool(args.get("draft"))
+                )
+            case "cancel":
+                await self.queue.cancel_task(task_id, keep_files=bool(args.get("keep_files")))
+            case _:
+                raise InvalidTransition(f"unknown control {action!r}")
+        return None
 
     def _refuse(self, task: TaskState, what: str, allowed: str) -> InvalidTransition:
         return InvalidTransition(
@@ -51,6 +100,8 @@ class Controls:
     async def pause(self, task_id: str) -> TaskState:
         """Holds a task back: its downloads stop where they are and its slot goes to the next."""
         q = self.queue
+        if await self.elsewhere(task_id, "pause", {}) is not None:
+            return await q.get_task(task_id)
         task = await q.get_task(task_id)
         if task.status not in (TaskStatus.PENDING, TaskStatus.DOWNLOADING):
             raise self._refuse(task, "paused", "a pending or downloading")
@@ -64,6 +115,8 @@ class Controls:
     async def resume(self, task_id: str) -> TaskState:
         """Back in the queue by its priority; it goes on from the bytes on disk."""
         q = self.queue
+        if await self.elsewhere(task_id, "resume", {}) is not None:
+            return await q.get_task(task_id)
         task = await q.get_task(task_id)
         if task.status is not TaskStatus.PAUSED or not await q.transition(
             task, TaskStatus.PENDING, message="waiting for a free slot"
@@ -80,6 +133,11 @@ class Controls:
         """A new priority (it overtakes in the queue; a running task's waiting downloads move
         in aria2's) and/or speed cap (``None`` removes it) for an unfinished task."""
         q = self.queue
+        args: dict[str, Any] = {} if priority is None else {"priority": priority}
+        if limit is not UNSET:
+            args["limit"] = limit
+        if await self.elsewhere(task_id, "change", args) is not None:
+            return await q.get_task(task_id)
         task = await q.get_task(task_id)
         if task.status.final:
             raise self._refuse(task, "changed", "an unfinished")
@@ -109,6 +167,9 @@ class Controls:
         (``urls`` replaces expired links: only URLs the task has), then builds the draft.
         Returns the task and how many files go again."""
         q = self.queue
+        done = await self.elsewhere(task_id, "retry", {"urls": dict(urls) if urls else None})
+        if done is not None:
+            return await q.get_task(task_id), int(done.get("count", 0))
         task = await q.get_task(task_id)
         if task.status not in (TaskStatus.FAILED, TaskStatus.CANCELLED):
             raise self._refuse(task, "retried", "a failed or cancelled")
@@ -133,6 +194,8 @@ class Controls:
         """A new draft folder from the stored request and the files (downloading again only
         what is missing); ``draft_path`` moves there when it is built, the old one stays."""
         q = self.queue
+        if await self.elsewhere(task_id, "regenerate", {}) is not None:
+            return await q.get_task(task_id)
         task = await q.get_task(task_id)
         if task.status not in (TaskStatus.COMPLETED, TaskStatus.FAILED):
             raise self._refuse(task, "regenerated", "a completed or failed")
@@ -209,6 +272,8 @@ class Controls:
         downloaded files with ``files``, its draft folder with ``draft``."""
         q = self.queue
         task = await q.get_task(task_id)
+        if await self.elsewhere(task_id, "delete", {"files": files, "draft": draft}) is not None:
+            return task  # (as it was before: its record is gone)
         if not task.status.final:
             await q.transition(task, TaskStatus.CANCELLED, message="deleted by the user")
             await q.stop_downloads(task)

@@ -44,7 +44,7 @@ from draftdl.model.states import FileStatus, TaskStatus, can_move
 from draftdl.model.task import FileState, TaskState, utcnow
 from draftdl.settings import Settings
 from draftdl.sources import SourcePolicy, policy_from
-from draftdl.tasks.control import Controls
+from draftdl.tasks.control import Controls, Elsewhere
 from draftdl.tasks.downloads import remove_partial_files
 from draftdl.tasks.intake import read_job
 from draftdl.tasks.monitor import Monitor
@@ -113,6 +113,7 @@ class TaskQueue:
         self.cluster = settings.cluster
         self.runs_tasks = settings.role != "api"
         self.on_slot_freed: Callable[[], None] | None = None
+        self.channel: Elsewhere | None = None  # controls of tasks other nodes hold
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -228,7 +229,11 @@ class TaskQueue:
                 raise InvalidTransition(f"task {task.id} is {task.status.value}: nothing to resume")
 
     def requeue(self, task: TaskState) -> None:
-        """Into the pending queue by priority, then arrival (an older entry is skipped)."""
+        """Into the pending queue by priority, then arrival (an older entry is skipped); in
+        a cluster only a task this worker holds (the others went to the workers' queue with
+        their move)."""
+        if self.cluster and task.id not in self.live:
+            return
         heapq.heappush(self._pending, (-task.priority, task.seq, task.id))
         self._wake_scheduler.set()
 
@@ -267,6 +272,12 @@ class TaskQueue:
         task.status = TaskStatus.CANCELLED  # for what still looks at this copy: not ours
         await self.stop_downloads(task)
         self._slot_freed()
+
+    async def run_control(
+        self, task_id: str, action: str, args: dict[str, Any]
+    ) -> dict[str, Any] | None:
+        """A control of a task this node holds, asked on another node."""
+        return await self.controls.run(task_id, action, args)
 
     def _slot_freed(self) -> None:
         self._wake_scheduler.set()
@@ -365,6 +376,9 @@ class TaskQueue:
     async def cancel_task(self, task_id: str, keep_files: bool = False) -> TaskState:
         """Records the cancel first; then nothing can start or keep its downloads, and its
         partial files go (unless ``keep_files``: a retry may resume them)."""
+        args = {"keep_files": keep_files}
+        if await self.controls.elsewhere(task_id, "cancel", args) is not None:
+            return await self.get_task(task_id)  # cancelled where it ran
         task = await self.get_task(task_id)
         if not await self._transition(task, TaskStatus.CANCELLED, message="cancelled by the user"):
             raise InvalidTransition(f"task {task_id} is already {task.status.value}")
@@ -376,6 +390,8 @@ class TaskQueue:
     async def stop_downloads(self, task: TaskState) -> bool:
         """Takes a task that just ended out of aria2; False when aria2 did not confirm it,
         and then the monitor removes them as soon as aria2 answers (they have no owner)."""
+        if not self.runs_tasks or (self.cluster and task.id not in self.monitor.tasks):
+            return True  # not in this node's aria2c
         self.monitor.untrack(task)
         try:
             await self.monitor.remove_downloads(task)
@@ -582,7 +598,9 @@ class TaskQueue:
         announced, like a transition, under the same lock."""
         async with self._lock_of(task.id):
             saved = dataclasses.replace(task, **changes, updated_at=utcnow())
-            await self._write(self.db.save_transition, saved, with_files=False)
+            # (in a cluster a waiting task's job gets the new priority)
+            enqueue = self._enqueues(task, task.status)
+            await self._write(self.db.save_transition, saved, with_files=False, enqueue=enqueue)
             for key, value in changes.items():
                 setattr(task, key, value)
             task.updated_at = saved.updated_at
@@ -596,6 +614,8 @@ class TaskQueue:
             self._drop(task.id)
 
     def start_build(self, task: TaskState) -> None:
+        if self.cluster and task.id not in self.live:
+            return  # a worker builds it (it went to their queue with its move)
         self._spawn(self._build(task), f"build-{task.id}", task)
 
     # -- outcomes (called by the monitor) --------------------------------------------------
@@ -714,6 +734,7 @@ class TaskQueue:
             deliveries = self.outbox.deliveries_for(saved, dst.value)
             # A worker lets go of a task that ended or is paused (any worker resumes it).
             release = self.cluster and (dst.final or dst is TaskStatus.PAUSED)
+            holds = not self.cluster or task.id in self.live
             try:
                 await self._write(
                     self.db.save_transition,
@@ -721,6 +742,7 @@ class TaskQueue:
                     with_files=with_files,
                     deliveries=deliveries,
                     release=release,
+                    enqueue=self._enqueues(task, dst),
                 )
             except TaskNotFound:
                 if not self.cluster:
@@ -744,9 +766,13 @@ class TaskQueue:
             final = FINAL_EVENT_OF.get(dst.value)
             if final is not None:
                 self.bus.publish(final, task.id, payload)
-            if dst.final or release:
+            if not holds:
+                pass  # a task no node holds, moved by this one (a worker takes it up)
+            elif dst.final or release:
                 self._drop(task.id)
                 self._slot_freed()
+                if dst is TaskStatus.PAUSED:  # resumed by any worker: out of this aria2c
+                    self._spawn_loss(task.id, stop_only=task)
             else:
                 self._hold(task)  # (a retried task comes back)
                 if src in ACTIVE and dst not in ACTIVE:
@@ -755,8 +781,15 @@ class TaskQueue:
                     self._wake_scheduler.set()
             return True
 
-    def _spawn_loss(self, task_id: str) -> None:
-        loss = asyncio.ensure_future(self.lose(task_id))
+    def _enqueues(self, task: TaskState, status: TaskStatus) -> bool:
+        """In a cluster, a task no node holds that (still) waits for a worker or a build."""
+        waits = status in (TaskStatus.PENDING, TaskStatus.PROCESSING)
+        return self.cluster and waits and task.id not in self.live
+
+    def _spawn_loss(self, task_id: str, stop_only: TaskState | None = None) -> None:
+        """``lose`` in the background (``stop_only``: only take it out of aria2)."""
+        work = self.stop_downloads(stop_only) if stop_only else self.lose(task_id)
+        loss = asyncio.ensure_future(work)
         self._moves.add(loss)
         loss.add_done_callback(self._moves.discard)
 

@@ -1,5 +1,6 @@
-"""Claims for more than one node: tasks.owner, attempt and lease_until; the nodes table; and,
-on PostgreSQL, pgqueuer's tables (the queue workers claim tasks from).
+"""Claims for more than one node: tasks.owner, attempt and lease_until; the nodes table; the
+control requests between nodes; and, on PostgreSQL, pgqueuer's tables (the queue workers
+claim tasks from).
 
 pgqueuer's schema is one SQL script; asyncpg takes a multi-statement script only through the
 driver connection's own ``execute`` (not as a prepared statement).
@@ -30,6 +31,18 @@ def upgrade() -> None:
         sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("seen_at", sa.DateTime(timezone=True), nullable=False),
     )
+    op.create_table(
+        "control_requests",
+        sa.Column("id", sa.String(36), primary_key=True),
+        sa.Column("task_id", sa.String(36), nullable=False),
+        sa.Column("node", sa.String(64), nullable=False),
+        sa.Column("action", sa.String(16), nullable=False),
+        sa.Column("args", sa.Text(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("answer", sa.Text(), nullable=True),
+        sa.Column("answered_at", sa.DateTime(timezone=True), nullable=True),
+    )
+    op.create_index("ix_control_requests_node", "control_requests", ["node"])
     bind = op.get_bind()
     if bind.dialect.name == "postgresql":
         from draftdl.cluster.jobs import install_sql
@@ -41,6 +54,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_table("control_requests")
     op.drop_table("nodes")
     with op.batch_alter_table("tasks") as batch:
         batch.drop_column("lease_until")
