@@ -16,16 +16,19 @@ import os
 import signal
 import time
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+import socketio
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from fileserver import FileServer
 from postgres import postgres_server
+from redis_server import RedisServer
 from servers import FINAL, ServerProcess, job
 
 pytestmark = pytest.mark.slow
@@ -421,3 +424,184 @@ async def test_pause_resume_and_priority_on_an_api_node_for_running_and_waiting_
     assert attempts == {a: 2, b: 1, c: 1, d: 1}  # A claimed again after its resume
     assert fileserver.bytes_served(a_path) < 2 * 4 * 1024 * 1024  # it went on from its bytes
     assert worker.proc is not None and worker.proc.poll() is None
+
+
+# -- events between nodes (Redis) -----------------------------------------------------------
+
+
+@pytest.fixture
+def redis(tmp_path: Path) -> Iterator[RedisServer]:
+    server = RedisServer(tmp_path)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+class Watcher:
+    """A Socket.IO client and an SSE reader of one task on one node, recording what arrives
+    and when."""
+
+    def __init__(self, node: ServerProcess, task_id: str) -> None:
+        self.node, self.task_id = node, task_id
+        self.sio_events: list[tuple[float, str, dict[str, Any]]] = []
+        self.sse_events: list[tuple[float, str, dict[str, Any]]] = []
+        self.sio = socketio.AsyncClient(reconnection=False)
+        self.sio.on("*", self._on_sio)
+        self._sse: asyncio.Task[None] | None = None
+
+    async def _on_sio(self, name: str, data: Any = None) -> None:
+        self.sio_events.append((time.time(), name, data or {}))
+
+    async def start(self) -> None:
+        await self.sio.connect(
+            self.node.base_url, socketio_path="/socket.io", transports=["websocket"]
+        )
+        await self.sio.emit("subscribe_task", {"task_id": self.task_id})
+        self._sse = asyncio.create_task(self._read_sse())
+
+    async def _read_sse(self) -> None:
+        url = f"{self.node.base_url}/api/tasks/{self.task_id}/progress/stream"
+        timeout = httpx.Timeout(60, connect=5)
+        async with httpx.AsyncClient(timeout=timeout) as http, http.stream("GET", url) as resp:
+            name = ""
+            async for line in resp.aiter_lines():
+                if line.startswith("event:"):
+                    name = line.split(":", 1)[1].strip()
+                elif line.startswith("data:") and name:
+                    self.sse_events.append((time.time(), name, json.loads(line[5:])))
+
+    async def stop(self) -> None:
+        await self.sio.disconnect()
+        if self._sse is not None:
+            self._sse.cancel()
+            with contextlib.suppress(asyncio.CancelledError, httpx.HTTPError):
+                await self._sse
+
+    @staticmethod
+    def percents(events: list[tuple[float, str, dict[str, Any]]]) -> list[float]:
+        return [
+            float(d["progress"]["progress_percent"])
+            for _, name, d in events
+            if name == "task_progress" and "progress" in d
+        ]
+
+    @staticmethod
+    def arrived(events: list[tuple[float, str, dict[str, Any]]], name: str) -> float | None:
+        return next((at for at, n, _ in events if n == name), None)
+
+
+async def completed_at(cluster: Cluster, task_id: str) -> float:
+    """The moment the task's completion was stored (the worker's clock: this machine's)."""
+    async with cluster.engine.connect() as conn:
+        found = await conn.execute(
+            text("SELECT completed_at FROM tasks WHERE id = :id"), {"id": task_id}
+        )
+        stamp = found.scalar_one()
+    return float(stamp.replace(tzinfo=UTC).timestamp())
+
+
+async def test_a_task_submitted_on_one_api_node_is_watched_live_on_the_other(
+    cluster: Cluster, fileserver: FileServer, redis: RedisServer
+) -> None:
+    env = {"DRAFTDL_REDIS_URL": redis.url}
+    node_a = await cluster.start("api-a", "api", **env)
+    node_b = await cluster.start("api-b", "api", **env)
+    await cluster.start("w1", "worker", **env)
+    await cluster.start("w2", "worker", **env)
+    async with node_b.client() as http:
+        task_id = await submit(http, job([fileserver.url("/slow/2M/live.bin?rate=1M")]))
+    watcher = Watcher(node_a, task_id)
+    await watcher.start()
+    try:
+
+        async def both_final() -> bool:
+            return all(
+                Watcher.arrived(events, "task_completed") is not None
+                for events in (watcher.sio_events, watcher.sse_events)
+            )
+
+        await wait_for(both_final, 30)
+    finally:
+        await watcher.stop()
+    stored = await completed_at(cluster, task_id)
+    for events in (watcher.sio_events, watcher.sse_events):
+        percents = Watcher.percents(events)
+        assert len(percents) >= 3, events  # progress came from the worker, live
+        assert percents == sorted(percents)  # monotone
+        arrived = Watcher.arrived(events, "task_completed")
+        assert arrived is not None and arrived - stored <= 1.0, (arrived, stored)
+
+
+async def test_redis_away_for_5_s_events_come_back_and_no_final_event_is_lost(
+    cluster: Cluster, fileserver: FileServer, redis: RedisServer
+) -> None:
+    env = {"DRAFTDL_REDIS_URL": redis.url}
+    node_a = await cluster.start("api-a", "api", **env)
+    await cluster.start("w1", "worker", **env)
+    async with node_a.client() as http:
+        short = await submit(http, job([fileserver.url("/slow/1M/short.bin?rate=512K")]))
+        long = await submit(http, job([fileserver.url("/slow/6M/long.bin?rate=512K")]))
+    early, late = Watcher(node_a, short), Watcher(node_a, long)
+    await early.start()
+    await late.start()
+    try:
+        await owned_at(cluster, short, 0.0)
+        await asyncio.to_thread(redis.stop)  # while both download: short ends while it is away
+        stopped = time.time()
+        await asyncio.sleep(5)
+        await asyncio.to_thread(redis.start)
+        restarted = time.time()
+
+        async def progress_again() -> bool:
+            return any(
+                at > restarted and name == "task_progress" for at, name, _ in late.sse_events
+            )
+
+        await wait_for(progress_again, 10)
+
+        async def finals() -> bool:
+            return all(
+                Watcher.arrived(w.sse_events, "task_completed") is not None
+                and Watcher.arrived(w.sio_events, "task_completed") is not None
+                for w in (early, late)
+            )
+
+        await wait_for(finals, 40)
+    finally:
+        await early.stop()
+        await late.stop()
+    assert (await cluster.row(short))["status"] == (await cluster.row(long))["status"]
+    assert (await cluster.row(long))["status"] == "completed"
+    assert stopped < restarted
+    assert "events: a gap in the relay" in node_a.log.read_text()
+
+
+async def test_an_api_node_killed_its_clients_go_to_the_other_and_tasks_go_on(
+    cluster: Cluster, fileserver: FileServer, redis: RedisServer
+) -> None:
+    env = {"DRAFTDL_REDIS_URL": redis.url}
+    node_a = await cluster.start("api-a", "api", **env)
+    node_b = await cluster.start("api-b", "api", **env)
+    await cluster.start("w1", "worker", **env)
+    async with node_a.client() as http:
+        task_id = await submit(http, job([fileserver.url("/slow/3M/on.bin?rate=1M")]))
+    await owned_at(cluster, task_id, 0.1)
+    node_a.kill()
+    async with node_b.client() as http:
+        snapshot = (await http.get(f"/api/tasks/{task_id}")).json()
+        assert snapshot["status"] == "downloading"
+        assert 0 < snapshot["progress"]["downloaded_size"] < 3 * 1024 * 1024
+    watcher = Watcher(node_b, task_id)
+    await watcher.start()
+    try:
+
+        async def final() -> bool:
+            return Watcher.arrived(watcher.sse_events, "task_completed") is not None
+
+        await wait_for(final, 30)
+    finally:
+        await watcher.stop()
+    row = await cluster.row(task_id)
+    assert (row["status"], row["attempt"]) == ("completed", 1)  # its worker went on

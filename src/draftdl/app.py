@@ -24,6 +24,7 @@ from draftdl.api.schemas import errors
 from draftdl.aria2.process import Aria2Manager
 from draftdl.aria2.rpc import Aria2Client
 from draftdl.cluster.control import ControlChannel
+from draftdl.cluster.events import ClusterEvents
 from draftdl.cluster.worker import Worker
 from draftdl.datadir import hold_data_dir
 from draftdl.db.repo import Database
@@ -91,9 +92,15 @@ def create_app(settings: Settings, builder: DraftBuilder | None = None) -> FastA
         # With url_deny_networks, every connection aria2c makes is checked by the guard.
         egress = EgressGuard() if settings.url_deny_networks else None
         outbox = Outbox(settings.webhooks)
+        bus = EventBus()
         queue = TaskQueue(
-            settings, db, client, manager, EventBus(), drafts, egress, drafts_root.path, outbox
+            settings, db, client, manager, bus, drafts, egress, drafts_root.path, outbox
         )
+        # A cluster's nodes share their events through Redis (cluster/events.py).
+        events = None
+        if settings.cluster and settings.redis_url is not None:
+            redis_url = settings.redis_url.get_secret_value()
+            events = ClusterEvents(bus, queue, redis_url, settings.node)
         if settings.webhook_secret is not None:
             signing = settings.webhook_secret.get_secret_value()
         else:
@@ -114,6 +121,8 @@ def create_app(settings: Settings, builder: DraftBuilder | None = None) -> FastA
                 pool.start()  # in the background: ready by the first build, not awaited here
             if egress is not None:
                 await egress.start()
+            if events is not None:
+                await events.start()  # before the queue: its first events are relayed
             if runs_tasks:
                 await manager.start()
                 manager.start_health_check()
@@ -144,6 +153,8 @@ def create_app(settings: Settings, builder: DraftBuilder | None = None) -> FastA
             if pool is not None:  # after the queue: its builds had shutdown_grace
                 await pool.close()
             await sender.stop()
+            if events is not None:
+                await events.aclose()
             if egress is not None:
                 await egress.stop()
             await manager.stop()

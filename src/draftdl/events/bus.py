@@ -151,5 +151,9 @@ class EventBus:
         for sub in list(self._subs.get(ALL_TASKS, ())):
             sub.let_go(reason)
 
+    def watched(self) -> list[str]:
+        """The tasks that have subscribers of their own (not the all-tasks ones)."""
+        return [topic for topic, subs in self._subs.items() if topic != ALL_TASKS and subs]
+
     def subscriber_count(self) -> int:
         return sum(len(s) for s in self._subs.values())
