@@ -116,6 +116,19 @@ async def cluster(tmp_path: Path, database: str) -> AsyncIterator[Cluster]:
         await nodes.stop()
 
 
+async def aria2_call(node: ServerProcess, method: str, *params: Any) -> Any:
+    """A call to the node's own aria2c (its RPC address from health, its secret from the
+    node's data folder)."""
+    async with node.client() as http:
+        rpc_url = (await http.get("/api/health")).json()["aria2"]["rpc_url"]
+    token = "token:" + (node.data_dir / "aria2" / "rpc-secret").read_text().strip()
+    body = {"jsonrpc": "2.0", "id": "t", "method": method, "params": [token, *params]}
+    async with httpx.AsyncClient(timeout=5.0, trust_env=False) as http:
+        answer = (await http.post(rpc_url, json=body)).json()
+    assert "error" not in answer, answer
+    return answer["result"]
+
+
 async def submit(http: httpx.AsyncClient, body: dict[str, Any]) -> str:
     resp = await http.post("/api/tasks/submit", json=body)
     assert resp.status_code == 200, resp.text
@@ -255,6 +268,9 @@ async def test_a_worker_stopped_past_its_lease_is_fenced_and_lets_go(
                 return bool(body["tasks"]["live"] == 0 and body["monitor"]["tracked_files"] == 0)
 
             await wait_for(let_go, LEASE + 2)
+        # Its aria2c (which went on downloading while the worker was stopped) holds nothing.
+        assert await aria2_call(first, "aria2.tellActive", ["gid"]) == []
+        assert await aria2_call(first, "aria2.tellWaiting", 0, 100, ["gid"]) == []
         final: dict[str, Any] = {}
 
         async def done() -> bool:
@@ -605,3 +621,29 @@ async def test_an_api_node_killed_its_clients_go_to_the_other_and_tasks_go_on(
         await watcher.stop()
     row = await cluster.row(task_id)
     assert (row["status"], row["attempt"]) == ("completed", 1)  # its worker went on
+
+
+async def test_the_global_speed_cap_set_on_an_api_node_reaches_every_worker(
+    cluster: Cluster,
+) -> None:
+    api = await cluster.start("api1", "api")
+    w1 = await cluster.start("w1", "worker")
+    w2 = await cluster.start("w2", "worker")
+    async with api.client() as http:
+        resp = await http.put("/api/settings/limits", json={"max_overall_download_limit": "2M"})
+        assert resp.status_code == 200, resp.text
+        for worker in (w1, w2):
+            options = await aria2_call(worker, "aria2.getGlobalOption")
+            assert options["max-overall-download-limit"] == str(2 * 1024 * 1024)
+        w3 = await cluster.start("w3", "worker")  # started later: it reads the stored one
+        options = await aria2_call(w3, "aria2.getGlobalOption")
+        assert options["max-overall-download-limit"] == str(2 * 1024 * 1024)
+        async with w1.client() as other:
+            resp = await other.put("/api/settings/limits", json={"max_overall_download_limit": "0"})
+            assert resp.status_code == 200, resp.text
+        assert (await http.get("/api/settings/limits")).json() == {
+            "max_overall_download_limit": "0"
+        }
+        for worker in (w1, w2, w3):
+            options = await aria2_call(worker, "aria2.getGlobalOption")
+            assert options["max-overall-download-limit"] == "0"

@@ -23,7 +23,7 @@ from draftdl.api.hosts import HostGuard
 from draftdl.api.schemas import errors
 from draftdl.aria2.process import Aria2Manager
 from draftdl.aria2.rpc import Aria2Client
-from draftdl.cluster.control import ControlChannel
+from draftdl.cluster.control import ControlChannel, shared_setting
 from draftdl.cluster.events import ClusterEvents
 from draftdl.cluster.worker import Worker
 from draftdl.datadir import hold_data_dir
@@ -39,7 +39,7 @@ from draftdl.limits import load_overall_limit
 from draftdl.logsafe import install_access_log_filter
 from draftdl.mcp.http import McpEndpoint
 from draftdl.settings import Settings
-from draftdl.tasks.queue import TaskQueue
+from draftdl.tasks.queue import OVERALL_LIMIT, TaskQueue
 from draftdl.web.pages import install_pages
 from draftdl.webhooks import secret as webhook_secret
 from draftdl.webhooks.outbox import Outbox
@@ -67,6 +67,8 @@ def create_app(settings: Settings, builder: DraftBuilder | None = None) -> FastA
         db = Database(settings.db_url, jobs=settings.cluster)  # cluster: submits enqueue
         await db.init()
         runs_tasks = settings.role != "api"  # an api node runs no aria2c and builds nothing
+        if settings.cluster and (shared := await db.runner.read(shared_setting, OVERALL_LIMIT)):
+            settings.max_overall_download_limit = shared  # set on some node at run time
         drafts_root = await asyncio.to_thread(
             choose_drafts_root,
             settings.drafts_root,

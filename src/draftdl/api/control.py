@@ -3,7 +3,6 @@ delete; and the global speed cap."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Annotated, Any
 
@@ -20,8 +19,7 @@ from draftdl.api.schemas import (
     TaskView,
     errors,
 )
-from draftdl.errors import Aria2Error, FieldProblem, RequestRejected
-from draftdl.limits import save_overall_limit
+from draftdl.errors import FieldProblem, RequestRejected
 from draftdl.model.task import TaskState
 from draftdl.units import parse_speed
 
@@ -138,7 +136,7 @@ async def delete_task(
 
 @limits_router.get("/limits", summary="The global speed cap", response_model=Limits)
 async def get_limits(services: ServicesDep) -> dict[str, Any]:
-    return {"max_overall_download_limit": services.settings.max_overall_download_limit}
+    return {"max_overall_download_limit": await services.queue.overall_limit()}
 
 
 @limits_router.put(
@@ -150,12 +148,5 @@ async def get_limits(services: ServicesDep) -> dict[str, Any]:
 )
 async def put_limits(limits: Limits, services: ServicesDep) -> dict[str, Any]:
     value = _speed(limits.max_overall_download_limit, ("max_overall_download_limit",)) or "0"
-    manager = services.manager
-    if manager.running:
-        try:
-            await manager.client.set_overall_limit(value)
-        except Aria2Error as exc:  # kept all the same: aria2c starts with it
-            log.warning("aria2 did not take the global speed cap (%s); it applies at restart", exc)
-    services.settings.max_overall_download_limit = value
-    await asyncio.to_thread(save_overall_limit, services.settings.data_dir, value)
+    await services.queue.set_overall_limit(value)  # (in a cluster: on every worker)
     return {"max_overall_download_limit": value}

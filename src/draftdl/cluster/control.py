@@ -67,6 +67,20 @@ MINE = text(
     """
 )
 ANSWERED = text("UPDATE control_requests SET answer = :answer, answered_at = now() WHERE id = :id")
+WORKERS = text(
+    """
+    SELECT name FROM nodes
+     WHERE role = 'worker' AND seen_at > now() - CAST(:within AS interval) AND name <> :me
+     ORDER BY name
+    """
+)
+SET = text(
+    """
+    INSERT INTO cluster_settings (name, value) VALUES (:name, :value)
+    ON CONFLICT (name) DO UPDATE SET value = :value
+    """
+)
+GET = text("SELECT value FROM cluster_settings WHERE name = :name")
 FORGET = text("DELETE FROM control_requests WHERE created_at < now() - CAST(:age AS interval)")
 
 
@@ -94,6 +108,17 @@ def _mine(conn: Connection, node: str) -> list[dict[str, Any]]:
 def _answered(conn: Connection, request_id: str, answer: str) -> None:
     conn.execute(ANSWERED, {"id": request_id, "answer": answer})
     conn.execute(WAKE, {"channel": ANSWERS, "payload": request_id})
+
+
+def shared_setting(conn: Connection, name: str) -> str | None:
+    """A setting every node of the cluster shares, as the last node to change it left it."""
+    found = conn.execute(GET, {"name": name}).scalar()
+    return None if found is None else str(found)
+
+
+def _share(conn: Connection, name: str, value: str, me: str, within: timedelta) -> list[str]:
+    conn.execute(SET, {"name": name, "value": value})
+    return [str(n) for n in conn.execute(WORKERS, {"me": me, "within": within}).scalars()]
 
 
 def _forget(conn: Connection) -> None:
@@ -207,6 +232,24 @@ class ControlChannel:
                 arrived.clear()
         finally:
             del self._waiting[request_id]
+
+    async def shared(self, name: str) -> str | None:
+        found: str | None = await self.runner.read(shared_setting, name)
+        return found
+
+    async def everywhere(self, name: str, value: str, action: str) -> None:
+        """A shared setting stored for every node (a worker that starts later reads it), and
+        ``action`` run on every live worker but this node; one that does not answer is
+        logged (it reads the stored value when it starts again)."""
+        lease = timedelta(seconds=self.settings.lease_seconds)
+        nodes = await self.runner.write(_share, name, value, self.node, lease)
+        results = await asyncio.gather(
+            *(self.ask(node, "", action, {"value": value}) for node in nodes),
+            return_exceptions=True,
+        )
+        for node, result in zip(nodes, results, strict=True):
+            if isinstance(result, BaseException):
+                log.warning("%s = %s did not reach node %s: %s", name, value, node, result)
 
     # -- the listener ---------------------------------------------------------------------
 

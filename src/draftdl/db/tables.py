@@ -86,6 +86,15 @@ class ControlRequestRow(Base):
     answered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
 
 
+class ClusterSettingRow(Base):
+    """A setting changed at run time for every node of a cluster (the global speed cap)."""
+
+    __tablename__ = "cluster_settings"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
 class FileRow(Base):
     __tablename__ = "task_files"
 

@@ -46,6 +46,10 @@ class Elsewhere(Protocol):
         self, node: str, task_id: str, action: str, args: dict[str, Any]
     ) -> dict[str, Any]: ...
 
+    async def everywhere(self, name: str, value: str, action: str) -> None: ...
+
+    async def shared(self, name: str) -> str | None: ...
+
 
 class Controls:
     def __init__(self, queue: TaskQueue, drafts_root: Path | None) -> None:
@@ -84,6 +88,8 @@ class Controls:
                 await self.delete(
                     task_id, files=bool(args.get("files")), draft=bool(args.get("draft"))
                 )
+            case "limits":  # the global speed cap, set on another node
+                await self.queue.set_overall_limit(str(args["value"]), here_only=True)
             case "cancel":
                 await self.queue.cancel_task(task_id, keep_files=bool(args.get("keep_files")))
             case _:

@@ -40,6 +40,7 @@ from draftdl.errors import (
     TaskNotFound,
 )
 from draftdl.events.bus import FINAL_EVENT_OF, PROGRESS, STATUS_CHANGED, EventBus, Subscription
+from draftdl.limits import save_overall_limit
 from draftdl.model.states import FileStatus, TaskStatus, can_move
 from draftdl.model.task import FileState, TaskState, utcnow
 from draftdl.settings import Settings
@@ -59,6 +60,7 @@ log = logging.getLogger(__name__)
 ACTIVE = (TaskStatus.DOWNLOADING,)
 RETRY_START = 2.0  # seconds before a start whose write failed is tried again
 SPACE_RECHECK = 5.0  # seconds between looks at the disk while tasks wait for space
+OVERALL_LIMIT = "max_overall_download_limit"  # its name among a cluster's shared settings
 
 
 class TaskQueue:
@@ -278,6 +280,28 @@ class TaskQueue:
     ) -> dict[str, Any] | None:
         """A control of a task this node holds, asked on another node."""
         return await self.controls.run(task_id, action, args)
+
+    async def overall_limit(self) -> str:
+        """The global speed cap (in a cluster, as the last node to change it left it)."""
+        if self.channel is not None:
+            shared = await self.channel.shared(OVERALL_LIMIT)
+            if shared is not None:
+                self.settings.max_overall_download_limit = shared
+        return self.settings.max_overall_download_limit
+
+    async def set_overall_limit(self, value: str, *, here_only: bool = False) -> None:
+        """The global speed cap: in this node's aria2c at once and kept across restarts; in
+        a cluster also stored for every node and sent to every worker (``here_only``: the
+        node that set it did that)."""
+        if self.manager.running:
+            try:
+                await self.manager.client.set_overall_limit(value)
+            except Aria2Error as exc:  # kept all the same: aria2c starts with it
+                log.warning("aria2 did not take the global speed cap (%s): at restart", exc)
+        self.settings.max_overall_download_limit = value
+        await asyncio.to_thread(save_overall_limit, self.settings.data_dir, value)
+        if self.channel is not None and not here_only:
+            await self.channel.everywhere(OVERALL_LIMIT, value, "limits")
 
     def _slot_freed(self) -> None:
         self._wake_scheduler.set()

@@ -1,6 +1,6 @@
 """Claims for more than one node: tasks.owner, attempt and lease_until; the nodes table; the
-control requests between nodes; and, on PostgreSQL, pgqueuer's tables (the queue workers
-claim tasks from).
+control requests between nodes and the settings they share; and, on PostgreSQL, pgqueuer's
+tables (the queue workers claim tasks from).
 
 pgqueuer's schema is one SQL script; asyncpg takes a multi-statement script only through the
 driver connection's own ``execute`` (not as a prepared statement).
@@ -43,6 +43,11 @@ def upgrade() -> None:
         sa.Column("answered_at", sa.DateTime(timezone=True), nullable=True),
     )
     op.create_index("ix_control_requests_node", "control_requests", ["node"])
+    op.create_table(
+        "cluster_settings",
+        sa.Column("name", sa.String(64), primary_key=True),
+        sa.Column("value", sa.Text(), nullable=False),
+    )
     bind = op.get_bind()
     if bind.dialect.name == "postgresql":
         from draftdl.cluster.jobs import install_sql
@@ -54,6 +59,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_table("cluster_settings")
     op.drop_table("control_requests")
     op.drop_table("nodes")
     with op.batch_alter_table("tasks") as batch:
