@@ -78,8 +78,7 @@ class Cluster:
             role,
             "--node-name",
             name,
-            **self.shared,
-            **env,
+            **{**self.shared, **env},
         )
         self.nodes[name] = node
         await node.start(timeout=30)
@@ -647,3 +646,55 @@ async def test_the_global_speed_cap_set_on_an_api_node_reaches_every_worker(
         for worker in (w1, w2, w3):
             options = await aria2_call(worker, "aria2.getGlobalOption")
             assert options["max-overall-download-limit"] == "0"
+
+
+async def test_a_clean_stop_hands_tasks_over_at_once_and_a_restart_takes_its_own_back(
+    cluster: Cluster, fileserver: FileServer
+) -> None:
+    """With a 30 s lease: a worker stopped cleanly lets go of its task, which the other
+    takes within seconds; a worker killed and started again (same name) claims its own task
+    again at start, without waiting for the lease."""
+    long = {"DRAFTDL_LEASE_SECONDS": "30"}
+    api = await cluster.start("api1", "api", **long)
+    workers = {name: await cluster.start(name, "worker", **long) for name in ("w1", "w2")}
+    async with api.client() as http:
+        task_id = await submit(http, job([fileserver.url("/slow/4M/handover.bin?rate=512K")]))
+        row = await owned_at(cluster, task_id, 0.1)
+        first, other = row["owner"], "w2" if row["owner"] == "w1" else "w1"
+        await asyncio.to_thread(workers[first].stop)
+        stopped = time.monotonic()
+
+        async def handed_over() -> bool:
+            now = await cluster.row(task_id)
+            return now["attempt"] == 2 and now["owner"] in (other, None)
+
+        await wait_for(handed_over, 5)
+        assert time.monotonic() - stopped < 5  # not the 30 s lease
+        workers[other].kill()  # killed: its claim stays, naming it
+        restarted = await cluster.start(other, "worker", **long)
+        assert restarted.port != workers[other].port
+
+        async def taken_back() -> bool:
+            now = await cluster.row(task_id)
+            return now["attempt"] == 3 and now["owner"] in (other, None)
+
+        await wait_for(taken_back, 5)
+        final: dict[str, Any] = {}
+
+        async def done() -> bool:
+            final.update((await http.get(f"/api/tasks/{task_id}")).json())
+            return final["status"] in FINAL
+
+        await wait_for(done, 30)
+    assert final["status"] == "completed", final["error_message"]
+    assert len(draft_folders(cluster.root)) == 1
+
+
+async def test_a_second_live_worker_with_the_same_name_is_refused(cluster: Cluster) -> None:
+    await cluster.start("w1", "worker")
+    twin = ServerProcess(
+        cluster.root / "twin", "--role", "worker", "--node-name", "w1", **cluster.shared
+    )
+    cluster.nodes["twin"] = twin
+    with pytest.raises(AssertionError, match="node_name 'w1' belongs to a node seen"):
+        await twin.start(timeout=30)

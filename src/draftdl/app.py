@@ -160,6 +160,9 @@ def create_app(settings: Settings, builder: DraftBuilder | None = None) -> FastA
             if egress is not None:
                 await egress.stop()
             await manager.stop()
+            if worker is not None:  # once its aria2c has stopped writing their files
+                with contextlib.suppress(Exception):  # (else their leases run out)
+                    await worker.release()
             await client.aclose()
             await db.close()
 

@@ -44,18 +44,36 @@ ORPHANS = text(
 )
 SEEN = text(
     """
-    INSERT INTO nodes (name, role, started_at, seen_at) VALUES (:node, :role, now(), now())
-    ON CONFLICT (name) DO UPDATE SET seen_at = now(), role = :role
+    UPDATE nodes SET seen_at = now() WHERE name = :node
     """
 )
 TAKE_NAME = text(
     """
-    INSERT INTO nodes (name, role, started_at, seen_at) VALUES (:node, :role, now(), now())
-    ON CONFLICT (name) DO UPDATE SET started_at = now(), seen_at = now(), role = :role
-     WHERE nodes.seen_at < now() - CAST(:stale AS interval)
+    INSERT INTO nodes (name, role, token, started_at, seen_at)
+    VALUES (:node, :role, :token, now(), now())
+    ON CONFLICT (name) DO UPDATE SET started_at = now(), seen_at = now(), role = :role,
+                                     token = :token
+     WHERE nodes.seen_at < now() - CAST(:stale AS interval) OR nodes.token = :token
     RETURNING name
     """
 )
+
+
+MINE = text(
+    """
+    SELECT id FROM tasks
+     WHERE owner = :node AND status IN ('pending', 'downloading', 'processing')
+     ORDER BY priority DESC, seq
+    """
+)
+RELEASE = text(
+    """
+    UPDATE tasks SET owner = NULL, lease_until = NULL
+     WHERE owner = :node AND status IN ('pending', 'downloading', 'processing')
+    RETURNING id, priority
+    """
+)
+LEAVE = text("DELETE FROM nodes WHERE name = :node")
 
 
 def claim(conn: Connection, task_id: str, node: str, lease: timedelta) -> int | None:
@@ -68,7 +86,7 @@ def claim(conn: Connection, task_id: str, node: str, lease: timedelta) -> int | 
 def renew(conn: Connection, node: str, mine: dict[str, int], lease: timedelta) -> set[str]:
     """Renews the claims ``mine`` (task id → attempt); the ids still held (the others are
     lost: another node claimed them, or they were deleted). The node is seen, too."""
-    conn.execute(SEEN, {"node": node, "role": "worker"})
+    conn.execute(SEEN, {"node": node})
     if not mine:
         return set()
     ids = list(mine)
@@ -80,7 +98,22 @@ def orphans(conn: Connection, limit: int = 500) -> list[tuple[str, int]]:
     return [(row.id, row.priority) for row in conn.execute(ORPHANS, {"limit": limit})]
 
 
-def take_name(conn: Connection, node: str, role: str, stale: timedelta) -> bool:
-    """Registers ``node``; False when a node of that name was seen within ``stale`` (two
-    live processes must not share a name: a claim's ``owner = :node`` branch trusts it)."""
-    return conn.execute(TAKE_NAME, {"node": node, "role": role, "stale": stale}).first() is not None
+def take_name(conn: Connection, node: str, role: str, token: str, stale: timedelta) -> bool:
+    """Registers ``node``; False when a node of that name was seen within ``stale`` with
+    another ``token`` (two live processes must not share a name: a claim's ``owner = :node``
+    branch trusts it). The token is kept in the node's data folder, which one process at a
+    time holds: the same token is the same node started again (its old process is gone)."""
+    params = {"node": node, "role": role, "token": token, "stale": stale}
+    return conn.execute(TAKE_NAME, params).first() is not None
+
+
+def held_by(conn: Connection, node: str) -> list[str]:
+    """The unfinished tasks whose claim names ``node`` (live or run out)."""
+    return [str(task_id) for task_id in conn.execute(MINE, {"node": node}).scalars()]
+
+
+def release_all(conn: Connection, node: str) -> list[tuple[str, int]]:
+    """Lets go of every claim of ``node`` (a clean stop); the node's name is free again."""
+    released = [(row.id, row.priority) for row in conn.execute(RELEASE, {"node": node})]
+    conn.execute(LEAVE, {"node": node})
+    return released

@@ -18,14 +18,17 @@ import asyncio
 import contextlib
 import json
 import logging
+import secrets
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, text
 
 from draftdl.cluster import claims, jobs
+from draftdl.datadir import write_private
 from draftdl.db.repo import Database
 from draftdl.settings import Settings
 from draftdl.tasks.queue import TaskQueue
@@ -35,6 +38,7 @@ log = logging.getLogger(__name__)
 DEQUEUE_TIMEOUT = timedelta(seconds=5)  # a look at the queue when no NOTIFY came
 WAKE_EVERY = 0.05  # at most one wake-up NOTIFY per this many seconds
 STOP_GRACE = 5.0  # seconds for a claim being made when the worker stops
+TOKEN_FILE = "node-token"
 
 
 class NodeNameTaken(RuntimeError):
@@ -58,13 +62,15 @@ class Worker:
         self.lost = 0
 
     async def start(self) -> None:
-        if not await self.db.runner.write(claims.take_name, self.node, "worker", self.lease):
+        token = await asyncio.to_thread(node_token, self.settings.data_dir)
+        if not await self.db.runner.write(claims.take_name, self.node, "worker", token, self.lease):
             raise NodeNameTaken(
                 f"node_name {self.node!r} belongs to a node seen within the last "
                 f"{self.settings.lease_seconds:g} s: give each node its own name"
             )
         self._manager = await self._new_manager()
         self.queue.on_slot_freed = self.wake
+        await self._take_back()
         self._loops = [
             asyncio.create_task(self._run_manager(), name="claims"),
             self._every(self.settings.lease_seconds / 3, self.renew, "renew"),
@@ -72,9 +78,22 @@ class Worker:
         ]
         log.info("worker %s: taking tasks (lease %.0f s)", self.node, self.lease.total_seconds())
 
+    async def _take_back(self) -> None:
+        """Claims that name this node, left by its previous run (killed, or cut off): taken
+        up at once rather than after their lease."""
+        for task_id in await self.db.runner.read(claims.held_by, self.node):
+            await self._claim(task_id)
+
+    async def release(self) -> None:
+        """After a clean stop (the queue stopped, its last writes made): every claim of this
+        node is let go and its tasks enqueued, so other workers go on with them now."""
+        released = await self.db.runner.write(_release, self.node)
+        if released:
+            log.info("worker %s: %d tasks left to the other workers", self.node, len(released))
+
     async def stop(self) -> None:
-        """Stops taking tasks; the claims held stay (a restart of this node takes them up
-        again at once, another node after the lease). A claim being made is let finish."""
+        """Stops taking tasks (``release`` then lets go of those held). A claim being made
+        is let finish."""
         self.queue.on_slot_freed = None
         self._stopping = True
         if self._manager is not None:
@@ -129,7 +148,9 @@ class Worker:
 
     async def _handle(self, job: Any) -> None:
         """A job: claim its task, and run it here."""
-        task_id = bytes(job.payload or b"").decode()
+        await self._claim(bytes(job.payload or b"").decode())
+
+    async def _claim(self, task_id: str) -> None:
         attempt = await self.db.runner.write(claims.claim, task_id, self.node, self.lease)
         if attempt is None:
             return  # finished, paused, or another node's
@@ -199,6 +220,12 @@ class Worker:
         return asyncio.create_task(loop(), name=name)
 
 
+def _release(conn: Connection, node: str) -> list[tuple[str, int]]:
+    released = claims.release_all(conn, node)
+    jobs.enqueue(conn, released)
+    return released
+
+
 def _enqueue_orphans(conn: Connection) -> list[str]:
     found = claims.orphans(conn)
     jobs.enqueue(conn, found)
@@ -214,6 +241,17 @@ def _notify_queue(conn: Connection) -> None:
         "table": "pgqueuer",
     }
     conn.execute(text("SELECT pg_notify('ch_pgqueuer', :event)"), {"event": json.dumps(event)})
+
+
+def node_token(data_dir: Path) -> str:
+    """This node's token, made once and kept in its data folder (blocking: a thread)."""
+    path = data_dir / TOKEN_FILE
+    with contextlib.suppress(FileNotFoundError):
+        if token := path.read_text(encoding="ascii").strip():
+            return token
+    token = secrets.token_hex(16)
+    write_private(path, token + "\n")
+    return token
 
 
 def asyncpg_dsn(url: str) -> str:

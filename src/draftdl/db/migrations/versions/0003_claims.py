@@ -28,6 +28,7 @@ def upgrade() -> None:
         "nodes",
         sa.Column("name", sa.String(64), primary_key=True),
         sa.Column("role", sa.String(16), nullable=False),
+        sa.Column("token", sa.String(64), nullable=False),
         sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("seen_at", sa.DateTime(timezone=True), nullable=False),
     )
