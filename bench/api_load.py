@@ -350,36 +350,7 @@ class SubmitFamily:
         return out
 
     async def burst(self, svc: Service, body: Json, burst: Burst) -> None:
-        payload = json.dumps(body).encode()
-        headers = {"Content-Type": "application/json"}
-        left = burst.jobs
-        errors: list[str] = []
-
-        async def client(http: aiohttp.ClientSession) -> None:
-            nonlocal left
-            while left > 0 and not errors:
-                left -= 1
-                ts = time.perf_counter()
-                async with http.post(
-                    f"{svc.url}/api/tasks/submit", data=payload, headers=headers
-                ) as resp:
-                    text = await resp.text()
-                    status = resp.status
-                burst.latencies_ms.append((time.perf_counter() - ts) * 1000)
-                try:
-                    submitted_id(status, text, json.loads(text))
-                except (BenchError, ValueError) as exc:
-                    errors.append(str(exc))
-                    return
-                burst.ok += 1
-
-        async with client_session(SUBMIT_CLIENTS, self.ctx.timeout) as http:
-            async with asyncio.timeout(self.ctx.timeout):
-                t0 = time.perf_counter()
-                await gather_all(*(client(http) for _ in range(SUBMIT_CLIENTS)))
-                burst.seconds = time.perf_counter() - t0
-        if errors:
-            raise BenchError(f"{len(errors)} submit(s) failed, first: {errors[0]}")
+        await submit_burst([svc.url], body, burst, self.ctx.timeout)
 
     def figures(self) -> dict[str, Figure]:
         per = [median(b.rate for b in s.bursts) if not s.error else None for s in self.series]
@@ -418,6 +389,40 @@ class SubmitFamily:
                 for b in bursts
             ],
         }
+
+
+async def submit_burst(urls: list[str], body: Json, burst: Burst, timeout: float) -> None:
+    """``burst.jobs`` submits by SUBMIT_CLIENTS clients, client i to ``urls[i % len(urls)]``
+    (one server, or api nodes shared out evenly), each posting its next job once the last
+    is answered; the first bad answer stops them all."""
+    payload = json.dumps(body).encode()
+    headers = {"Content-Type": "application/json"}
+    left = burst.jobs
+    errors: list[str] = []
+
+    async def client(http: aiohttp.ClientSession, url: str) -> None:
+        nonlocal left
+        while left > 0 and not errors:
+            left -= 1
+            ts = time.perf_counter()
+            async with http.post(f"{url}/api/tasks/submit", data=payload, headers=headers) as resp:
+                text = await resp.text()
+                status = resp.status
+            burst.latencies_ms.append((time.perf_counter() - ts) * 1000)
+            try:
+                submitted_id(status, text, json.loads(text))
+            except (BenchError, ValueError) as exc:
+                errors.append(str(exc))
+                return
+            burst.ok += 1
+
+    async with client_session(SUBMIT_CLIENTS, timeout) as http:
+        async with asyncio.timeout(timeout):
+            t0 = time.perf_counter()
+            await gather_all(*(client(http, urls[i % len(urls)]) for i in range(SUBMIT_CLIENTS)))
+            burst.seconds = time.perf_counter() - t0
+    if errors:
+        raise BenchError(f"{len(errors)} submit(s) failed, first: {errors[0]}")
 
 
 def submit_line(s: SubmitSeries) -> str:

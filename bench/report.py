@@ -194,6 +194,71 @@ def print_lat(lat: Json) -> None:
     )
 
 
+def cluster_rows(c: Json) -> tuple[list[str], list[list[str]], list[str], list[list[str]]]:
+    """CLUSTER's two tables (W5 by side, submit throughput by side) as text cells."""
+    w5_head = ["W5 by", "runs", "dl s", "e2e s", "dl ratio", "e2e ratio", "drafts", "tasks/worker"]
+    w5 = []
+    for side, r in c["w5"].items():
+        claims = "; ".join("/".join(str(v) for v in run.values()) for run in r["claims"])
+        w5.append(
+            [
+                r["label"],
+                str(r["runs"]),
+                fmt(r["dl_s"]),
+                fmt(r["e2e_s"]),
+                "1 (the floor)" if side == "bare" else ratio_cell(r["dl_ratio"]),
+                "-" if side == "bare" else ratio_cell(r["e2e_ratio"]),
+                "-" if side == "bare" else (r["drafts"]["text"] or "-"),
+                claims or "-",
+            ]
+        )
+    sub_head = ["submits to", "bursts", "jobs/s", "p50 ms", "p99 ms", "server CPU s"]
+    sub_head.append("client CPU s")
+    sub = []
+    for r in c["submit"].values():
+        rate = r["rate_per_s"]
+        spread = (
+            ""
+            if rate["min"] is None or rate["value"] is None
+            else f" ({rate['min']:.0f}-{rate['max']:.0f})"
+        )
+        sub.append(
+            [
+                r["label"],
+                str(r["bursts"]),
+                fmt(rate["value"], ".0f") + spread,
+                fmt(r["latency"]["median_ms"], ".1f"),
+                fmt(r["latency"]["p99_ms"], ".1f"),
+                fmt(r["server_cpu_s"], ".2f"),
+                fmt(r["client_cpu_s"], ".2f"),
+            ]
+        )
+    return w5_head, w5, sub_head, sub
+
+
+def print_cluster(c: Json) -> None:
+    w5_head, w5, sub_head, sub = cluster_rows(c)
+    print(
+        f"CLUSTER (no targets): {c['rounds']} rounds in {c['series']} series; W5 "
+        f"{c['w5_tasks']} tasks, ratios over bare aria2c of the same round (median of series); "
+        f"tasks/worker from the workers' logs"
+    )
+    print_table(w5_head, w5)
+    print(
+        f"CLUSTER submit throughput: {c['submit_clients']} clients, {c['submit_jobs']} 1-file "
+        "jobs per burst, no worker running (the single process downloads them meanwhile)"
+    )
+    print_table(sub_head, sub)
+
+
+def markdown_table(head: list[str], rows: list[list[str]]) -> list[str]:
+    return [
+        "| " + " | ".join(head) + " |",
+        "|" + "---|" * len(head),
+        *("| " + " | ".join(r) + " |" for r in rows),
+    ]
+
+
 def print_targets(rows: list[Json]) -> None:
     head = ["target", "value", "spread over series", "n", "target", "met"]
     table = []
@@ -236,7 +301,8 @@ def print_profiles(profiles: list[Json]) -> None:
 
 
 def markdown(result: Json) -> str:
-    """The target table as README carries it, with the date and the machine."""
+    """The target table as README carries it, with the date and the machine; CLUSTER's
+    tables after it."""
     m = result["machine"]
     head = (
         f"Measured {result['created'][:10]} on {m['cpus']} cores ({m['cpu']}), "
@@ -244,19 +310,37 @@ def markdown(result: Json) -> str:
         f"{m['aria2c'].replace(' version', '')}, {m['nginx'].replace('nginx version: ', '')}; "
         f"commit {m['commit']}; `{result['command']}` ({result['duration_s'] / 60:.1f} min)."
     )
-    lines = [
-        textwrap.fill(head, 96, break_on_hyphens=False, break_long_words=False),
-        "",
-        "| target | measured | spread over series | n | target | met |",
-        "|---|---|---|---|---|---|",
-    ]
-    for r in result["targets"]:
+    lines = [textwrap.fill(head, 96, break_on_hyphens=False, break_long_words=False)]
+    # No target table when nothing with a target ran (CLUSTER alone has none).
+    targets = result["targets"] if any(r["ran"] for r in result["targets"]) else []
+    if targets:
+        lines += [
+            "",
+            "| target | measured | spread over series | n | target | met |",
+            "|---|---|---|---|---|---|",
+        ]
+    for r in targets:
         met = "not run" if not r["ran"] else ("yes" if r["met"] else "**no**")
         lines.append(
             f"| {r['target']} | {value_text(r['unit'], r['value'], r['text'])} | "
             f"{spread_text(r)} | {'-' if r['n'] is None else r['n']} | "
             f"{r['target_text']} | {met} |"
         )
+    for w in result["workloads"]:
+        if w.get("family") == "cluster":  # no targets: its own tables after the target table
+            w5_head, w5, sub_head, sub = cluster_rows(w)
+            lines += [
+                "",
+                f"CLUSTER (no targets; {w['rounds']} rounds in {w['series']} series): W5 by "
+                "each side, ratios over bare aria2c of the same round.",
+                "",
+                *markdown_table(w5_head, w5),
+                "",
+                f"Submit throughput, {w['submit_clients']} clients, {w['submit_jobs']} 1-file "
+                "jobs, no worker running.",
+                "",
+                *markdown_table(sub_head, sub),
+            ]
     return "\n".join(lines) + "\n"
 
 

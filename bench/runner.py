@@ -16,13 +16,14 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import ExitStack, contextmanager, nullcontext
 from pathlib import Path
 from types import FrameType
 from typing import Protocol
 
 from bench import report
 from bench.api_load import TINY_PATH, TINY_SIZE, ApiLoadFamily, SubmitFamily
+from bench.cluster import CLUSTER_SUBMIT_JOBS, ClusterFamily
 from bench.common import (
     ARIA2C,
     MIB,
@@ -38,6 +39,7 @@ from bench.downloads import DownloadFamily, DownloadWorkload, download_workloads
 from bench.latency import LatencyFamily
 from bench.listing import ListingFamily
 from bench.nginx import PHOTO, nginx_server, write_padded_photo, write_random_file
+from bench.postgres import missing_tools
 from bench.profiling import Profile, summarize
 from bench.service import inherited_env
 from bench.stats import Figure
@@ -45,6 +47,8 @@ from bench.targets import evaluate
 
 DOWNLOADS = ("W1", "W2", "W3", "W4", "W5", "W5K")
 ALL = (*DOWNLOADS, "API", "SUBMIT", "LIST", "LAT")
+ON_REQUEST = ("CLUSTER",)  # run only when named: several servers and a PostgreSQL
+KNOWN = (*ALL, *ON_REQUEST)
 DEFAULT_SERIES = 3
 REPEAT = {"API": 8, "SUBMIT": 1, "LIST": 1, "LAT": 20}  # downloads: 1 pair per series
 REPEAT_QUICK = {"API": 3, "LAT": 8}
@@ -106,7 +110,7 @@ def per_workload(values: list[str], default: dict[str, int], option: str) -> dic
             if not num.isdigit():
                 raise SystemExit(f"{option}: {part!r} is not N or NAME=N")
             if eq:
-                if name.upper() not in ALL:
+                if name.upper() not in KNOWN:
                     raise SystemExit(f"{option}: unknown workload {name!r}")
                 out[name.upper()] = int(num)
             else:
@@ -126,7 +130,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         action="append",
         default=[],
         metavar="NAMES",
-        help=f"comma list, repeatable: {', '.join(ALL)} (default: all)",
+        help=f"comma list, repeatable: {', '.join(KNOWN)} (default: all but "
+        f"{', '.join(ON_REQUEST)}, which runs only when named)",
     )
     p.add_argument(
         "--series",
@@ -143,7 +148,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         metavar="N|NAME=N",
         help="measurements per series: pairs for W1-W5K (1), W2 rounds for API (8; 3 with "
         "--quick), bursts for SUBMIT (1), request batches for LIST (1), rounds for LAT "
-        "(20; 8 with --quick)",
+        "(20; 8 with --quick), rounds for CLUSTER (1)",
     )
     p.add_argument(
         "--quick",
@@ -167,7 +172,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "(not counted in the figures); --series 0 for the profile alone",
     )
     p.add_argument("--profile-rate", type=int, default=100, help="py-spy samples/s (100)")
-    p.add_argument("--submit-jobs", type=int, help="jobs per SUBMIT burst (2000; 600 quick)")
+    p.add_argument(
+        "--submit-jobs",
+        type=int,
+        help="jobs per SUBMIT burst (2000; 600 quick) and per CLUSTER burst (600)",
+    )
     p.add_argument("--list-requests", type=int, help="timed LIST requests (500; 200 quick)")
     p.add_argument("--lat-rounds", type=int, help="same as --repeat LAT=N")
     p.add_argument(
@@ -248,16 +257,16 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     names = names_list(args.workload) or list(ALL)
     profiled = names_list(args.profile)
-    unknown = [n for n in names + profiled if n not in ALL]
+    unknown = [n for n in names + profiled if n not in KNOWN]
     if unknown:
-        print(f"unknown workloads {unknown}; choose from {', '.join(ALL)}", file=sys.stderr)
+        print(f"unknown workloads {unknown}; choose from {', '.join(KNOWN)}", file=sys.stderr)
         return 2
     series = per_workload(
-        args.series, dict.fromkeys(ALL, 1 if args.quick else DEFAULT_SERIES), "--series"
+        args.series, dict.fromkeys(KNOWN, 1 if args.quick else DEFAULT_SERIES), "--series"
     )
     repeat = per_workload(
         args.repeat,
-        {n: (REPEAT_QUICK if args.quick else {}).get(n, REPEAT.get(n, 1)) for n in ALL},
+        {n: (REPEAT_QUICK if args.quick else {}).get(n, REPEAT.get(n, 1)) for n in KNOWN},
         "--repeat",
     )
     if args.lat_rounds:
@@ -277,6 +286,10 @@ def main(argv: list[str] | None = None) -> int:
         if not os.access(tool, os.X_OK):
             print(f"{tool} not found", file=sys.stderr)
             return 2
+    why = missing_tools() if "CLUSTER" in used else None
+    if why is not None:
+        print(f"CLUSTER: {why}", file=sys.stderr)
+        return 2
 
     # Explicit handlers: an inherited SIG_IGN (e.g. started with `&` from a script) would
     # otherwise make Ctrl-C a no-op here and be passed on to the service, which then cannot
@@ -287,7 +300,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.src is not None:
         sys.path.insert(0, str(args.src))  # LIST seeds its database with that tree's db layer
     dl_defs = download_workloads(args.quick)
-    served = [dl_defs[n] for n in DOWNLOADS if n in used or (n == "W2" and "API" in used)]
+    also = {"W2": "API", "W5": "CLUSTER"}  # served for another workload's runs too
+    served = [dl_defs[n] for n in DOWNLOADS if n in used or also.get(n) in used]
     data_bytes = sum(w.total_bytes for w in served)
     need = data_bytes + 2 * max((w.total_bytes for w in served), default=0) + 512 * MIB
     started = time.perf_counter()
@@ -300,12 +314,14 @@ def main(argv: list[str] | None = None) -> int:
         with temp_dir(need, args.keep_tmp) as tmp:
             root = tmp / "www"
             t0 = time.perf_counter()
-            written = write_data(root, served, "SUBMIT" in used or "LIST" in used)
+            written = write_data(root, served, bool({"SUBMIT", "LIST", "CLUSTER"} & set(used)))
             if written:
                 print(f"wrote {written / MIB:.0f} MiB of data in {time.perf_counter() - t0:.1f} s")
             needs_nginx = any(n != "LAT" for n in used)
             server = nginx_server(tmp, root, free_port(set())) if needs_nginx else nullcontext("")
-            with server as base_url:
+            # The stack holds what a family starts for the whole run (CLUSTER's PostgreSQL),
+            # so it is stopped before the temp dir goes, whatever ends the run.
+            with server as base_url, ExitStack() as stack:
                 if base_url:
                     print(f"nginx at {base_url}")
                 ctx = Context(
@@ -319,7 +335,7 @@ def main(argv: list[str] | None = None) -> int:
                     src=args.src,
                 )
                 for n in used:
-                    families[n] = make_family(n, ctx, dl_defs, args)
+                    families[n] = make_family(n, ctx, dl_defs, args, stack)
                 rounds = max((series[n] for n in names), default=0)
                 for s in range(1, rounds + 1):
                     print(f"\n== series {s}/{rounds} ==")
@@ -385,7 +401,10 @@ def main(argv: list[str] | None = None) -> int:
     if "LAT" in by_name:
         report.print_lat(by_name["LAT"])
         print()
-    if measured and not args.only_bare:
+    if "CLUSTER" in by_name:
+        report.print_cluster(by_name["CLUSTER"])
+        print()
+    if any(n in ALL for n in measured) and not args.only_bare:  # CLUSTER alone has none
         report.print_targets(targets)
     report.print_problems(summaries)
     if profiles:
@@ -397,7 +416,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def make_family(
-    name: str, ctx: Context, dl_defs: dict[str, DownloadWorkload], args: argparse.Namespace
+    name: str,
+    ctx: Context,
+    dl_defs: dict[str, DownloadWorkload],
+    args: argparse.Namespace,
+    stack: ExitStack,
 ) -> Family:
     if name in DOWNLOADS:
         return ProfiledDownloads(DownloadFamily(dl_defs[name], ctx), args.warmup)
@@ -409,4 +432,7 @@ def make_family(
     if name == "LIST":
         requests = args.list_requests or (LIST_REQUESTS_QUICK if args.quick else LIST_REQUESTS)
         return ListingFamily(ctx, requests)
+    if name == "CLUSTER":
+        jobs = args.submit_jobs or CLUSTER_SUBMIT_JOBS
+        return ClusterFamily(ctx, dl_defs["W5"], jobs, args.warmup, stack)
     return LatencyFamily(ctx)

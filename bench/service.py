@@ -122,7 +122,8 @@ def submitted_id(status: int, text: str, answer: Any) -> str:
 
 
 class Service:
-    """A draftdl server with a fresh data dir, started untimed and always stopped."""
+    """A draftdl server with a fresh data dir, started untimed and always stopped; ready when
+    its aria2c runs (an api node of a cluster, which has none: when it answers health)."""
 
     def __init__(
         self,
@@ -132,6 +133,7 @@ class Service:
         env: dict[str, str] | None = None,
         data_dir: Path | None = None,
         src: Path | None = None,
+        args: list[str] | None = None,
     ) -> None:
         self.data_dir = data_dir or tmp / f"draftdl-data-{tag}"
         self.log_path = tmp / f"draftdl-{tag}.log"
@@ -139,6 +141,7 @@ class Service:
         self.rpc_port = free_port(ports)
         self.url = f"http://127.0.0.1:{self.port}"
         self.extra_env = env or {}
+        self.args = args or []  # after ``serve``, e.g. a cluster node's --role and --node-name
         self.src = src
         self.proc: subprocess.Popen[bytes] | None = None
         self.aria2_pid: int | None = None
@@ -166,7 +169,7 @@ class Service:
             )
         with self.log_path.open("wb") as log:
             self.proc = subprocess.Popen(
-                [service_python(), "-m", "draftdl", "serve"],
+                [service_python(), "-m", "draftdl", "serve", *self.args],
                 cwd=self.data_dir.parent,  # not the repo: no stray ./config.json or ./data
                 env=env,
                 stdout=log,
@@ -187,6 +190,8 @@ class Service:
                 if r.status_code == 200:
                     data: Any = r.json()
                     health: Json = data if isinstance(data, dict) else {}
+                    if health.get("role") == "api":  # a cluster's api node runs no aria2c
+                        return health
                     aria2 = health.get("aria2")
                     if isinstance(aria2, dict) and aria2.get("running") is True:
                         self.aria2_pid = self.locate_aria2(health)
