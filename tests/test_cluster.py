@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import json
 import os
 import signal
 import time
+import zipfile
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC
 from pathlib import Path
@@ -228,10 +230,16 @@ async def test_a_worker_killed_mid_task_loses_it_to_the_other_within_the_lease(
             return final["status"] in FINAL
 
         await wait_for(done, 30)
+        zipped = await http.get(f"/api/tasks/{task_id}/draft.zip")  # from the api node
     assert final["status"] == "completed", final["error_message"]
     drafts = draft_folders(cluster.root)
     assert [str(d) for d in drafts] == [final["draft_path"]]
     json.loads((drafts[0] / "draft_content.json").read_text(encoding="utf-8"))
+    assert zipped.status_code == 200, zipped.text
+    with zipfile.ZipFile(io.BytesIO(zipped.content)) as archive:
+        names = archive.namelist()
+        folder = Path(final["draft_path"]).name
+        assert f"{folder}/draft_content.json" in names, names  # the shared drafts folder's
     # The second worker went on from the partial file: less than twice the bytes were sent.
     assert 4 * 1024 * 1024 <= fileserver.bytes_served(path) < 2 * 4 * 1024 * 1024
 
