@@ -56,7 +56,15 @@ OTHER_VARIABLES = (CONFIG_VARIABLE, "DRAFTDL_SERVER")
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 # Shown as *** in error lines (download_rules may hold cookies; its problems name the place).
 SECRETS = frozenset(
-    {"api_token", "aria2_rpc_secret", "download_rules", "webhook_secret", "webhooks"}
+    {
+        "api_token",
+        "aria2_rpc_secret",
+        "download_rules",
+        "webhook_secret",
+        "webhooks",
+        "database_url",  # (may hold a password, as redis_url may)
+        "redis_url",
+    }
 )
 LIST_EXAMPLE = '["a", "b"]'
 # Draft builds are CPU work in their own processes: one core is left to the event loop and
