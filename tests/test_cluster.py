@@ -18,7 +18,7 @@ import signal
 import time
 import zipfile
 from collections.abc import AsyncIterator, Iterator
-from datetime import UTC
+from datetime import UTC, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -301,7 +301,7 @@ async def test_a_stale_claim_writes_nothing_and_the_new_one_writes(database: str
     A's renewal no longer returns the task."""
     from datetime import timedelta
 
-    from draftdl.cluster import claims
+    from draftdl.cluster import claims, jobs
     from draftdl.db.repo import Database
     from draftdl.errors import TaskNotFound
     from draftdl.model.states import FileStatus, TaskStatus
@@ -309,6 +309,7 @@ async def test_a_stale_claim_writes_nothing_and_the_new_one_writes(database: str
 
     db = Database(database, jobs=True)
     await db.init()
+    await db.runner.write(jobs.prepare)  # (as a cluster node does at start)
     try:
         now = utcnow()
         task = TaskState(
@@ -443,8 +444,15 @@ async def test_pause_resume_and_priority_on_an_api_node_for_running_and_waiting_
             return all(r["status"] == "completed" for r in rows)
 
         await wait_for(all_done, 30)
+    # Claim numbers: a claim adds one, and so does a change made on the database by a node
+    # that holds no claim (the api node's pause, resume and priority change).
     attempts = {r["id"]: r["attempt"] for r in await cluster.rows()}
-    assert attempts == {a: 2, b: 1, c: 1, d: 1}  # A claimed again after its resume
+    assert attempts == {
+        a: 3,  # claimed, paused by its worker, resumed on the api node, claimed again
+        b: 3,  # paused and resumed on the api node, claimed
+        c: 2,  # raised on the api node, claimed
+        d: 1,  # claimed
+    }
     assert fileserver.bytes_served(a_path) < 2 * 4 * 1024 * 1024  # it went on from its bytes
     assert worker.proc is not None and worker.proc.poll() is None
 
@@ -706,3 +714,118 @@ async def test_a_second_live_worker_with_the_same_name_is_refused(cluster: Clust
     cluster.nodes["twin"] = twin
     with pytest.raises(AssertionError, match="node_name 'w1' belongs to a node seen"):
         await twin.start(timeout=30)
+
+
+def new_task(task_id: str, priority: int = 0, seq: int = 1) -> Any:
+    from draftdl.model.states import TaskStatus
+    from draftdl.model.task import FileState, TaskState, utcnow
+
+    now = utcnow()
+    return TaskState(
+        id=task_id,
+        seq=seq,
+        status=TaskStatus.PENDING,
+        priority=priority,
+        request_json="{}",
+        created_at=now,
+        updated_at=now,
+        files=[FileState(0, f"http://h/{task_id}", "a.bin", f"/d/{task_id}/a.bin", "0" * 16)],
+    )
+
+
+@contextlib.asynccontextmanager
+async def cluster_database(url: str) -> AsyncIterator[Any]:
+    from draftdl.cluster import jobs
+    from draftdl.db.repo import Database
+
+    db = Database(url, jobs=True)
+    await db.init()
+    await db.runner.write(jobs.prepare)  # (as a cluster node does at start)
+    try:
+        yield db
+    finally:
+        await db.close()
+
+
+async def test_a_change_made_on_the_database_fences_out_a_holder_that_was_away(
+    database: str,
+) -> None:
+    """W1's claim ran out and nobody claimed the task; an api node cancels it on the
+    database: W1, back, with its old claim number, writes neither status nor progress."""
+    from draftdl.cluster import claims
+    from draftdl.errors import TaskNotFound
+    from draftdl.model.states import FileStatus, TaskStatus
+
+    async with cluster_database(database) as db:
+        await db.save_task(new_task("t-away"))
+        assert await db.runner.write(claims.claim, "t-away", "w1", timedelta(0)) == 1
+        w1 = await db.load_task("t-away")
+        api = await db.load_task("t-away")
+        assert w1 is not None and api is not None
+        api.status, api.attempt = TaskStatus.CANCELLED, 2  # what TaskQueue._move does
+        await db.save_transition(api, release=True, fence=1)
+        w1.status = TaskStatus.PROCESSING
+        with pytest.raises(TaskNotFound):
+            await db.save_transition(w1)
+        w1.files[0].status, w1.files[0].completed_length = FileStatus.COMPLETE, 5
+        await db.save_progress({w1.id: (w1, {0})})
+        stored = await db.load_task("t-away")
+        assert stored is not None
+        assert (stored.status, stored.attempt, stored.files[0].status) == (
+            TaskStatus.CANCELLED,
+            2,
+            FileStatus.WAITING,
+        )
+        assert await db.runner.write(claims.renew, "w1", {"t-away": 1}, timedelta(30)) == set()
+
+
+async def test_tasks_stored_by_two_nodes_get_distinct_numbers_and_jobs_follow_priorities(
+    database: str,
+) -> None:
+    from draftdl.cluster import jobs
+
+    async with cluster_database(database) as a, cluster_database(database) as b:
+        await a.save_task(new_task("t-a1", priority=5, seq=1))
+        await b.save_task(new_task("t-b1", priority=3, seq=1))  # b counted from 1 too
+        await a.save_task(new_task("t-a2", priority=0, seq=2))
+        async with a.runner.engine.connect() as conn:
+            seqs = dict((await conn.execute(text("SELECT id, seq FROM tasks"))).all())
+        assert sorted(seqs.values()) == [1, 2, 3]  # from the cluster's sequence
+        await a.runner.write(jobs.enqueue, [("t-a1", 1), ("t-a2", 7)])  # lowered, raised
+
+        async def priorities() -> dict[str, int]:
+            async with a.runner.engine.connect() as conn:
+                found = await conn.execute(text("SELECT dedupe_key, priority FROM pgqueuer"))
+                return dict(found.all())
+
+        assert await priorities() == {"t-a1": 1, "t-b1": 3, "t-a2": 7}  # one job each
+
+
+async def test_a_control_request_is_taken_up_once_and_not_after_its_asker_gave_up(
+    database: str,
+) -> None:
+    from draftdl.cluster import control
+
+    async with cluster_database(database) as db:
+
+        def ask(conn: Any, request_id: str, age: float) -> None:
+            control._ask(
+                conn,
+                {"id": request_id, "task_id": "t", "node": "w1", "action": "pause", "args": "{}"},
+            )
+            conn.execute(
+                text(
+                    "UPDATE control_requests SET created_at = now() - CAST(:age AS interval)"
+                    " WHERE id = :id"
+                ),
+                {"id": request_id, "age": timedelta(seconds=age)},
+            )
+
+        await db.runner.write(ask, "old", control.ANSWER_TIMEOUT + 5)
+        await db.runner.write(ask, "new", 0)
+        taken = await db.runner.write(control._take_mine, "w1")
+        assert [r["id"] for r in taken] == ["new"]  # not the one its asker gave up on
+        assert await db.runner.write(control._take_mine, "w1") == []  # once
+        assert await db.runner.write(control._abandon, "new") is None  # the asker gives up
+        await db.runner.write(control._answered, "new", '{"ok": true}')  # too late
+        assert await db.runner.read(control._answer_of, "new") == control.ABANDONED

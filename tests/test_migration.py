@@ -359,6 +359,8 @@ async def test_a_fresh_database_ends_at_head_and_a_second_start_changes_nothing(
     assert await revisions(url) == [schema.head()] == [HEAD]
     # Exactly the tables the service declares: the revisions and tables.py agree.
     assert await differences(url, Base.metadata) == []
+    # (pgqueuer's tables are a cluster node's: one process on PostgreSQL needs none)
+    assert not await on_connection(url, lambda c: inspect(c).has_table("pgqueuer"))
     if databases.kind == "sqlite":
         path = sqlite_file(url)
         assert path is not None and path.stat().st_mode & 0o777 == 0o600

@@ -23,6 +23,7 @@ from draftdl.api.hosts import HostGuard
 from draftdl.api.schemas import errors
 from draftdl.aria2.process import Aria2Manager
 from draftdl.aria2.rpc import Aria2Client
+from draftdl.cluster import jobs as cluster_jobs
 from draftdl.cluster.control import ControlChannel, shared_setting
 from draftdl.cluster.events import ClusterEvents
 from draftdl.cluster.worker import Worker
@@ -67,6 +68,8 @@ def create_app(settings: Settings, builder: DraftBuilder | None = None) -> FastA
         db = Database(settings.db_url, jobs=settings.cluster)  # cluster: submits enqueue
         await db.init()
         runs_tasks = settings.role != "api"  # an api node runs no aria2c and builds nothing
+        if settings.cluster and await db.runner.write(cluster_jobs.prepare):
+            log.info("database: the task queue's tables made (pgqueuer)")
         if settings.cluster and (shared := await db.runner.read(shared_setting, OVERALL_LIMIT)):
             settings.max_overall_download_limit = shared  # set on some node at run time
         drafts_root = await asyncio.to_thread(
@@ -129,6 +132,8 @@ def create_app(settings: Settings, builder: DraftBuilder | None = None) -> FastA
                 await manager.start()
                 manager.start_health_check()
             await queue.start()
+            if worker is not None:
+                await worker.register()  # its name first: nothing acts for it before
             if channel is not None:
                 channel.start()
             if worker is not None:
@@ -161,8 +166,7 @@ def create_app(settings: Settings, builder: DraftBuilder | None = None) -> FastA
                 await egress.stop()
             await manager.stop()
             if worker is not None:  # once its aria2c has stopped writing their files
-                with contextlib.suppress(Exception):  # (else their leases run out)
-                    await worker.release()
+                await worker.release()
             await client.aclose()
             await db.close()
 

@@ -51,6 +51,11 @@ class InvalidTransition(TaskError):
     pass
 
 
+class ClaimChanged(InvalidTransition):
+    """In a cluster: a task this node changed on the database (no node held it) was claimed,
+    or deleted, meanwhile; nothing of the change was written (409 if asking again fails)."""
+
+
 class NodeUnavailable(TaskError):
     """The cluster node that holds a task did not answer a control in time (503)."""
 

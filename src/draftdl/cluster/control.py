@@ -8,7 +8,8 @@ same checks, same 409s), writes the answer into the row and NOTIFYs ``draftdl_an
 asking node then answers its client from the database. A node also looks for unanswered
 requests addressed to it every second (its listener may have been reconnecting), and the
 asking node reads the row every half second while it waits. A holder that does not answer
-within ``ANSWER_TIMEOUT`` makes the control a 503 (nothing was done: the client may retry).
+within ``ANSWER_TIMEOUT`` makes the control a 503; the request is then marked abandoned, so
+the holder no longer takes it up (one it had taken up may still be carried out).
 
 A task that no live claim covers (waiting in the queue, paused, finished, or its worker's
 lease ran out) is controlled by the node that was asked, on the database (fenced like any
@@ -28,6 +29,7 @@ from typing import Any, Protocol
 from sqlalchemy import Connection, text
 
 from draftdl.errors import (
+    Aria2Unavailable,
     DraftdlError,
     FieldProblem,
     InvalidTransition,
@@ -60,13 +62,26 @@ ASK = text(
 )
 WAKE = text("SELECT pg_notify(:channel, :payload)")
 ANSWER = text("SELECT answer FROM control_requests WHERE id = :id AND answer IS NOT NULL")
+# Requests the asker still waits for (younger than its timeout), not yet taken up.
 MINE = text(
     """
-    SELECT id, task_id, action, args FROM control_requests
-     WHERE node = :node AND answer IS NULL ORDER BY created_at LIMIT 100
+    UPDATE control_requests SET taken_at = now()
+     WHERE node = :node AND answer IS NULL AND taken_at IS NULL
+       AND created_at > now() - CAST(:max_age AS interval)
+    RETURNING id, task_id, action, args
     """
 )
-ANSWERED = text("UPDATE control_requests SET answer = :answer, answered_at = now() WHERE id = :id")
+ANSWERED = text(
+    """
+    UPDATE control_requests SET answer = :answer, answered_at = now()
+     WHERE id = :id AND answer IS NULL
+    """
+)
+ABANDONED = '{"error": "abandoned"}'
+ABANDON = text(
+    "UPDATE control_requests SET answer = :answer, answered_at = now()"
+    " WHERE id = :id AND answer IS NULL"
+)
 WORKERS = text(
     """
     SELECT name FROM nodes
@@ -101,8 +116,18 @@ def _answer_of(conn: Connection, request_id: str) -> str | None:
     return None if found is None else str(found)
 
 
-def _mine(conn: Connection, node: str) -> list[dict[str, Any]]:
-    return [dict(row._mapping) for row in conn.execute(MINE, {"node": node})]
+def _take_mine(conn: Connection, node: str) -> list[dict[str, Any]]:
+    """The requests addressed to ``node`` that it now takes up (each once)."""
+    params = {"node": node, "max_age": timedelta(seconds=ANSWER_TIMEOUT)}
+    return [dict(row._mapping) for row in conn.execute(MINE, params)]
+
+
+def _abandon(conn: Connection, request_id: str) -> str | None:
+    """Marks a request nobody answered in time (the holder will not take it up any more);
+    the answer when it came just now."""
+    if conn.execute(ABANDON, {"id": request_id, "answer": ABANDONED}).rowcount:
+        return None
+    return _answer_of(conn, request_id)
 
 
 def _answered(conn: Connection, request_id: str, answer: str) -> None:
@@ -136,6 +161,8 @@ def answer_of(exc: BaseException | None, extra: dict[str, Any] | None = None) ->
     if isinstance(exc, RequestRejected):
         problems = [{"loc": list(p.loc), "msg": p.msg, "type": p.type} for p in exc.problems]
         return {"error": "rejected", "problems": problems, "status": exc.status_code}
+    if isinstance(exc, NodeUnavailable | Aria2Unavailable):
+        return {"error": "unavailable", "message": str(exc)}
     return {"error": "failed", "message": f"{type(exc).__name__}: {exc}"}
 
 
@@ -155,6 +182,8 @@ def raise_answer(answer: dict[str, Any]) -> dict[str, Any]:
             for p in answer.get("problems", [])
         ]
         raise RequestRejected(problems, int(answer.get("status", 422)))
+    if kind == "unavailable":
+        raise NodeUnavailable(str(answer.get("message")))
     raise DraftdlError(str(answer.get("message")))
 
 
@@ -179,7 +208,7 @@ class ControlChannel:
         self._waiting: dict[str, asyncio.Event] = {}
         self._wake_serve = asyncio.Event()
         self._loops: list[asyncio.Task[None]] = []
-        self._serving: set[str] = set()
+        self._serving: set[asyncio.Task[None]] = set()
         self.served = 0  # for tests
 
     def start(self) -> None:
@@ -188,6 +217,9 @@ class ControlChannel:
             self._loops.append(asyncio.create_task(self._serve_loop(), name="control-serve"))
 
     async def stop(self) -> None:
+        for loop in [*self._loops, *self._serving]:
+            loop.cancel()
+        await asyncio.gather(*self._serving, return_exceptions=True)
         for loop in self._loops:
             loop.cancel()
         for loop in self._loops:
@@ -222,13 +254,16 @@ class ControlChannel:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(arrived.wait(), ROW_POLL)
                 answer = await self.runner.read(_answer_of, request_id)
+                if answer is None and loop.time() > deadline:
+                    answer = await self.runner.write(_abandon, request_id)
+                    if answer is None:
+                        raise NodeUnavailable(
+                            f"node {node}, which holds task {task_id}, did not answer the "
+                            f"{action} within {ANSWER_TIMEOUT:g} s (it may still have been "
+                            "carried out: read the task before asking again)"
+                        )
                 if answer is not None:
                     return raise_answer(json.loads(answer))
-                if loop.time() > deadline:
-                    raise NodeUnavailable(
-                        f"node {node}, which holds task {task_id}, did not answer the "
-                        f"{action} within {ANSWER_TIMEOUT:g} s; nothing was done, try again"
-                    )
                 arrived.clear()
         finally:
             del self._waiting[request_id]
@@ -304,8 +339,10 @@ class ControlChannel:
                 await asyncio.wait_for(self._wake_serve.wait(), SERVE_POLL)
             self._wake_serve.clear()
             try:
-                for request in await self.runner.read(_mine, self.node):
-                    await self._serve(request)
+                for request in await self.runner.write(_take_mine, self.node):
+                    serving = asyncio.create_task(self._serve(request), name="control")
+                    self._serving.add(serving)
+                    serving.add_done_callback(self._serving.discard)
                 if loop.time() - forgot > 600:
                     forgot = loop.time()
                     await self.runner.write(_forget)
@@ -315,9 +352,8 @@ class ControlChannel:
                 log.exception("control requests: could not read or answer; again shortly")
 
     async def _serve(self, request: dict[str, Any]) -> None:
-        if request["id"] in self._serving:
-            return
-        self._serving.add(request["id"])
+        """One request, taken up by this node (each in a task of its own: a slow control
+        holds up no other; two of one task wait on the task's own lock in the queue)."""
         try:
             assert self.handler is not None
             outcome: BaseException | None = None
@@ -337,5 +373,6 @@ class ControlChannel:
                 request["task_id"],
                 "done" if outcome is None else outcome,
             )
-        finally:
-            self._serving.discard(request["id"])
+        except Exception:
+            log.exception("control %s of task %s: no answer written", request["action"],
+                          request["task_id"])  # fmt: skip

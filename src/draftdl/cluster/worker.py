@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 DEQUEUE_TIMEOUT = timedelta(seconds=5)  # a look at the queue when no NOTIFY came
 WAKE_EVERY = 0.05  # at most one wake-up NOTIFY per this many seconds
 STOP_GRACE = 5.0  # seconds for a claim being made when the worker stops
+SELF_FENCE = 0.8  # of a lease without a renewal: this node lets its claims go
 TOKEN_FILE = "node-token"
 
 
@@ -58,22 +59,31 @@ class Worker:
         self._wake_pending = False
         self._wakes: set[asyncio.Future[None]] = set()
         self._stopping = False
+        self._renewing: asyncio.Task[None] | None = None
+        self.registered = False
         self.claimed = 0  # for health and tests
         self.lost = 0
 
-    async def start(self) -> None:
+    async def register(self) -> None:
+        """Takes the node's name (before anything of this node may act on its claims):
+        ``NodeNameTaken`` when another live process has it."""
         token = await asyncio.to_thread(node_token, self.settings.data_dir)
         if not await self.db.runner.write(claims.take_name, self.node, "worker", token, self.lease):
             raise NodeNameTaken(
                 f"node_name {self.node!r} belongs to a node seen within the last "
                 f"{self.settings.lease_seconds:g} s: give each node its own name"
             )
+        self.registered = True
+
+    async def start(self) -> None:
+        """Takes back this node's own claims, then takes tasks from the queue."""
+        assert self.registered, "register() first"
         self._manager = await self._new_manager()
         self.queue.on_slot_freed = self.wake
+        self._renewing = self._every(self.settings.lease_seconds / 3, self.renew, "renew")
         await self._take_back()
         self._loops = [
             asyncio.create_task(self._run_manager(), name="claims"),
-            self._every(self.settings.lease_seconds / 3, self.renew, "renew"),
             self._every(self.settings.lease_seconds / 2, self.sweep, "sweep", at_once=True),
         ]
         log.info("worker %s: taking tasks (lease %.0f s)", self.node, self.lease.total_seconds())
@@ -85,15 +95,28 @@ class Worker:
             await self._claim(task_id)
 
     async def release(self) -> None:
-        """After a clean stop (the queue stopped, its last writes made): every claim of this
-        node is let go and its tasks enqueued, so other workers go on with them now."""
-        released = await self.db.runner.write(_release, self.node)
+        """After a clean stop (the queue stopped, its aria2c too): the renewals end, every
+        claim of this node is let go and its tasks enqueued, so other workers go on with
+        them now. Nothing when the node never had its name."""
+        if self._renewing is not None:
+            self._renewing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._renewing
+            self._renewing = None
+        if not self.registered:
+            return
+        try:
+            released = await self.db.runner.write(_release, self.node)
+        except Exception:
+            log.exception("worker %s: could not let go of its tasks (their leases run out)",
+                          self.node)  # fmt: skip
+            return
         if released:
             log.info("worker %s: %d tasks left to the other workers", self.node, len(released))
 
     async def stop(self) -> None:
-        """Stops taking tasks (``release`` then lets go of those held). A claim being made
-        is let finish."""
+        """Stops taking tasks; the claims held are still renewed until ``release`` (builds
+        may take a while to finish). A claim being made is let finish."""
         self.queue.on_slot_freed = None
         self._stopping = True
         if self._manager is not None:
@@ -140,17 +163,28 @@ class Worker:
             finally:
                 with contextlib.suppress(Exception):
                     await self._manager.resources["connection"].close()
+            while not self._stopping:
+                await asyncio.sleep(1.0)
+                try:
+                    manager = await self._new_manager()
+                except Exception as exc:
+                    log.warning("the task queue's listener: %r; again in 1 s", exc)
+                    continue
+                if self._stopping:  # stopped meanwhile: this one must not run
+                    await manager.resources["connection"].close()
+                    return
+                self._manager = manager
+                break
             if self._stopping:
                 return
-            await asyncio.sleep(1.0)
-            with contextlib.suppress(Exception):
-                self._manager = await self._new_manager()
 
     async def _handle(self, job: Any) -> None:
         """A job: claim its task, and run it here."""
         await self._claim(bytes(job.payload or b"").decode())
 
     async def _claim(self, task_id: str) -> None:
+        if task_id in self.queue.live:
+            return  # held here already (its job came from a sweep of a late renewal)
         attempt = await self.db.runner.write(claims.claim, task_id, self.node, self.lease)
         if attempt is None:
             return  # finished, paused, or another node's
@@ -161,15 +195,24 @@ class Worker:
         self.queue.take(task)
 
     async def renew(self) -> None:
+        """One statement for every claim held; those it does not return are let go. Not
+        renewed for most of a lease (the database unreachable, or slow to answer), the
+        claims are let go by this node's own clock: the database may give them to another
+        node soon (its clock counts from the last renewal it saw, which is no earlier
+        than when this one was sent)."""
         mine = {t.id: t.attempt for t in self.queue.live.values()}
+        sent = time.monotonic()
         try:
-            kept = await self.db.runner.write(claims.renew, self.node, mine, self.lease)
+            kept = await asyncio.wait_for(
+                self.db.runner.write(claims.renew, self.node, mine, self.lease),
+                self.lease.total_seconds() / 3,
+            )
         except Exception:
-            if time.monotonic() - self._last_renewed > self.lease.total_seconds():
+            if time.monotonic() - self._last_renewed > SELF_FENCE * self.lease.total_seconds():
                 log.error("worker %s: claims not renewed for a lease; stopping them", self.node)
                 await self._let_go(mine)
             raise
-        self._last_renewed = time.monotonic()
+        self._last_renewed = sent
         await self._let_go({i: a for i, a in mine.items() if i not in kept})
 
     async def _let_go(self, lost: dict[str, int]) -> None:

@@ -136,8 +136,10 @@ class Database:
             tasks.append(new_task_values(task))
             deliveries.extend(delivery_rows(made))
         jobs = [(task.id, task.priority) for task, _ in batch] if self.jobs else []
-        await self.runner.write(_insert_tasks, tasks, files.rows, deliveries, jobs)
+        seqs = await self.runner.write(_insert_tasks, tasks, files.rows, deliveries, jobs)
         files.committed()
+        for (task, _), seq in zip(batch, seqs, strict=False):
+            task.seq = seq  # (numbered by the cluster's sequence)
 
     async def save_transition(
         self,
@@ -147,14 +149,21 @@ class Database:
         deliveries: Sequence[Delivery] = (),
         release: bool = False,
         enqueue: bool = False,
+        fence: int | None = None,
     ) -> None:
         """Writes a task's status and results in one transaction, with (``with_files``) its
         files' rows that changed and their totals, and the webhook deliveries the new status
         makes. Raises ``TaskNotFound`` when the task was deleted meanwhile. Changes of other
         tasks that arrive meanwhile share the transaction (db/batch.py). Only the claim
         ``task.attempt`` writes (else ``TaskNotFound``); ``release`` lets the claim go;
-        ``enqueue`` puts the task in the workers' queue (or gives its job the new priority)."""
-        row: dict[str, object] = {"b_id": task.id, FENCE: task.attempt, **task_values(task)}
+        ``enqueue`` puts the task in the workers' queue (or gives its job the new priority).
+        ``fence``: the claim the row must carry when it is not ``task.attempt``, which is
+        then written (a node that holds no claim writes a new number, so that a claim's
+        holder that was away writes nothing after it)."""
+        row: dict[str, object] = {"b_id": task.id, **task_values(task)}
+        row[FENCE] = task.attempt if fence is None else fence
+        if fence is not None:
+            row["attempt"] = task.attempt
         if release:
             row.update(owner=None, lease_until=None)
         files = FileWrites()
@@ -257,7 +266,15 @@ def _scalars(conn: Connection, query: Select[Any]) -> list[Any]:
 
 def _insert_tasks(
     conn: Connection, tasks: Rows, files: Rows, deliveries: Rows, jobs: list[tuple[str, int]]
-) -> None:
+) -> list[int]:
+    """The tasks' numbers when the cluster's sequence gave them (with ``jobs``), else []."""
+    seqs: list[int] = []
+    if jobs:
+        from draftdl.cluster.jobs import next_seqs  # PostgreSQL only
+
+        seqs = next_seqs(conn, len(tasks))
+        for row, seq in zip(tasks, seqs, strict=True):
+            row["seq"] = seq
     conn.execute(INSERT_TASK, tasks)
     if files:
         conn.execute(INSERT_FILE, files)
@@ -266,6 +283,7 @@ def _insert_tasks(
         from draftdl.cluster.jobs import enqueue  # PostgreSQL only: pgqueuer
 
         enqueue(conn, jobs)
+    return seqs
 
 
 def _write_changes(conn: Connection, steps: Sequence[_Update | _Progress]) -> list[bool]:

@@ -82,6 +82,7 @@ def task_values(task: TaskState) -> dict[str, object]:
         "progress_percent": task.progress_percent,
         "updated_at": task.updated_at,
         "completed_at": task.completed_at,
+        "build_key": task.build_key,
     }
 
 
@@ -187,6 +188,7 @@ def task_state(row: Row[Any], files: list[FileState] | None = None) -> TaskState
         warnings=json.loads(row.warnings) if row.warnings else [],
         totals=_totals(row) if listed else None,
         attempt=row.attempt,
+        build_key=row.build_key,
     )
 
 

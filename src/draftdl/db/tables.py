@@ -57,6 +57,8 @@ class TaskRow(Base):
     owner: Mapped[str | None] = mapped_column(String(64), default=None)
     attempt: Mapped[int] = mapped_column(default=0, server_default="0")
     lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+    # A regenerate's own draft folder key (None: the task's default one).
+    build_key: Mapped[str | None] = mapped_column(String(32), default=None)
 
 
 class NodeRow(Base):
@@ -84,6 +86,7 @@ class ControlRequestRow(Base):
     action: Mapped[str] = mapped_column(String(16))
     args: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    taken_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
     answer: Mapped[str | None] = mapped_column(Text, default=None)
     answered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
 

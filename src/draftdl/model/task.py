@@ -170,7 +170,7 @@ class TaskState:
     max_download_limit: str | None = None
     totals: FileTotals | None = None
     deadline: float | None = None  # seconds after created_at (the job's ``deadline``)
-    build_key: str | None = None  # not stored: a regenerate's own draft folder key
+    build_key: str | None = None  # stored: a regenerate's own draft folder key
     deadline_dropped: bool = False  # retried or regenerated: the job's deadline is over
     title: str | None = None  # stored; None when not given: taken from the request
     webhook: str | None = None  # stored: the job's webhook target as JSON (webhooks/spec.py)

@@ -10,17 +10,18 @@ running task's let go.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import secrets
 import shutil
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, Protocol, TypeVar
 from urllib.parse import urlsplit
 
 import httpx
 
-from draftdl.errors import FieldProblem, InvalidTransition, RequestRejected
+from draftdl.errors import ClaimChanged, FieldProblem, InvalidTransition, RequestRejected
 from draftdl.events.bus import TASK_DELETED
 from draftdl.model.states import FileStatus, TaskStatus
 from draftdl.model.task import FileState, TaskState, new_gid
@@ -34,6 +35,25 @@ log = logging.getLogger(__name__)
 
 UNSET = object()
 HEAD_TIMEOUT = 10.0
+
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+def asked_again_if_claimed(
+    control: Callable[Concatenate[Controls, str, P], Awaitable[T]],
+) -> Callable[Concatenate[Controls, str, P], Awaitable[T]]:
+    """In a cluster, a control done on the database (no node held the task) whose write was
+    refused because a worker claimed the task meanwhile runs once more: on that worker."""
+
+    async def run(self: Controls, task_id: str, /, *args: P.args, **kwargs: P.kwargs) -> T:
+        try:
+            return await control(self, task_id, *args, **kwargs)
+        except ClaimChanged:
+            return await control(self, task_id, *args, **kwargs)
+
+    return functools.update_wrapper(run, control)
 
 
 class Elsewhere(Protocol):
@@ -103,6 +123,7 @@ class Controls:
 
     # -- pause, resume --------------------------------------------------------------------
 
+    @asked_again_if_claimed
     async def pause(self, task_id: str) -> TaskState:
         """Holds a task back: its downloads stop where they are and its slot goes to the next."""
         q = self.queue
@@ -118,6 +139,7 @@ class Controls:
         q.monitor.wake()  # the next read pauses what aria2 still runs
         return task
 
+    @asked_again_if_claimed
     async def resume(self, task_id: str) -> TaskState:
         """Back in the queue by its priority; it goes on from the bytes on disk."""
         q = self.queue
@@ -133,6 +155,7 @@ class Controls:
 
     # -- priority, speed cap --------------------------------------------------------------
 
+    @asked_again_if_claimed
     async def change(
         self, task_id: str, *, priority: int | None = None, limit: object = UNSET
     ) -> TaskState:
@@ -166,6 +189,7 @@ class Controls:
 
     # -- retry, regenerate ----------------------------------------------------------------
 
+    @asked_again_if_claimed
     async def retry(
         self, task_id: str, urls: Mapping[str, str] | None = None
     ) -> tuple[TaskState, int]:
@@ -196,6 +220,7 @@ class Controls:
         await self._restart(task, todo, "retried: waiting for a free slot")
         return task, len(todo)
 
+    @asked_again_if_claimed
     async def regenerate(self, task_id: str) -> TaskState:
         """A new draft folder from the stored request and the files (downloading again only
         what is missing); ``draft_path`` moves there when it is built, the old one stays."""
@@ -273,6 +298,7 @@ class Controls:
 
     # -- delete ---------------------------------------------------------------------------
 
+    @asked_again_if_claimed
     async def delete(self, task_id: str, *, files: bool, draft: bool) -> TaskState:
         """Stops the task if it runs, removes its downloads from aria2 and its record; its
         downloaded files with ``files``, its draft folder with ``draft``."""

@@ -35,6 +35,7 @@ from draftdl.drafts.builder import DraftBuilder
 from draftdl.egress import EgressGuard
 from draftdl.errors import (
     Aria2Error,
+    ClaimChanged,
     DraftBuildError,
     InvalidTransition,
     TaskNotFound,
@@ -103,6 +104,7 @@ class TaskQueue:
         self.working: dict[str, asyncio.Task[Any]] = {}  # task id → the step running for it
         self.in_flight: set[str] = set()  # being stored or started: not stranded
         self.built: dict[str, str | None] = {}  # drafts built whose completion is not saved yet
+        self.lost: set[str] = set()  # (a cluster) tasks another node took from this one
         self._loops: list[asyncio.Task[None]] = []
         self._recheck: asyncio.TimerHandle | None = None
         self._accepting = False
@@ -252,6 +254,7 @@ class TaskQueue:
 
     def take(self, task: TaskState) -> None:
         """A task this worker has just claimed (``task.attempt`` is the claim's number)."""
+        self.lost.discard(task.id)
         held = self.live.get(task.id)
         if held is not None:  # claimed again by this node (its own claim had run out)
             held.attempt = task.attempt
@@ -266,6 +269,7 @@ class TaskQueue:
         if task is None:
             return
         log.warning("task %s: another node has claimed it; letting it go here", task_id)
+        self.lost.add(task_id)
         self._drop(task_id)
         step = self.working.get(task_id)
         if step is not None and step is not asyncio.current_task():
@@ -400,6 +404,12 @@ class TaskQueue:
     async def cancel_task(self, task_id: str, keep_files: bool = False) -> TaskState:
         """Records the cancel first; then nothing can start or keep its downloads, and its
         partial files go (unless ``keep_files``: a retry may resume them)."""
+        try:
+            return await self._cancel_task(task_id, keep_files)
+        except ClaimChanged:  # claimed meanwhile (a cluster): cancelled where it runs now
+            return await self._cancel_task(task_id, keep_files)
+
+    async def _cancel_task(self, task_id: str, keep_files: bool) -> TaskState:
         args = {"keep_files": keep_files}
         if await self.controls.elsewhere(task_id, "cancel", args) is not None:
             return await self.get_task(task_id)  # cancelled where it ran
@@ -624,7 +634,22 @@ class TaskQueue:
             saved = dataclasses.replace(task, **changes, updated_at=utcnow())
             # (in a cluster a waiting task's job gets the new priority)
             enqueue = self._enqueues(task, task.status)
-            await self._write(self.db.save_transition, saved, with_files=False, enqueue=enqueue)
+            fence = None
+            if self.cluster and task.id not in self.live:
+                fence, saved.attempt = task.attempt, task.attempt + 1
+            try:
+                await self._write(
+                    self.db.save_transition,
+                    saved,
+                    with_files=False,
+                    enqueue=enqueue,
+                    fence=fence,
+                )
+            except TaskNotFound as exc:
+                if fence is None:
+                    raise
+                raise ClaimChanged(f"task {task.id} changed hands meanwhile") from exc
+            task.attempt = saved.attempt
             for key, value in changes.items():
                 setattr(task, key, value)
             task.updated_at = saved.updated_at
@@ -707,6 +732,8 @@ class TaskQueue:
             task, TaskStatus.COMPLETED, draft_path=draft_path, message="completed"
         )
         self.built.pop(task.id, None)
+        if not done and task.id in self.lost:
+            return  # another node holds the task now: the draft folder is its
         if not done and draft_path:  # cancelled while building: leave no orphan draft
             await asyncio.to_thread(shutil.rmtree, draft_path, True)
 
@@ -759,6 +786,9 @@ class TaskQueue:
             # A worker lets go of a task that ended or is paused (any worker resumes it).
             release = self.cluster and (dst.final or dst is TaskStatus.PAUSED)
             holds = not self.cluster or task.id in self.live
+            fence = None
+            if not holds:  # (a node that holds no claim on it: see save_transition)
+                fence, saved.attempt = task.attempt, task.attempt + 1
             try:
                 await self._write(
                     self.db.save_transition,
@@ -767,13 +797,17 @@ class TaskQueue:
                     deliveries=deliveries,
                     release=release,
                     enqueue=self._enqueues(task, dst),
+                    fence=fence,
                 )
-            except TaskNotFound:
+            except TaskNotFound as exc:
                 if not self.cluster:
                     raise
+                if not holds:
+                    raise ClaimChanged(f"task {task.id} changed hands meanwhile") from exc
                 if task.id in self.live:
                     self._spawn_loss(task.id)  # its claim went to another node
                 return False
+            task.attempt = saved.attempt
             self.outbox.stored(deliveries)
             if dst.final:
                 self.outbox.forget(task.id)  # parsed again if it comes back (a retry)
@@ -814,12 +848,18 @@ class TaskQueue:
         """``lose`` in the background (``stop_only``: only take it out of aria2)."""
         work = self.stop_downloads(stop_only) if stop_only else self.lose(task_id)
         loss = asyncio.ensure_future(work)
+        loss.add_done_callback(_log_failure)
         self._moves.add(loss)
         loss.add_done_callback(self._moves.discard)
 
     async def cleanup_old_tasks(self, days: int) -> list[str]:
         """Removes finished tasks older than ``days`` and their downloads."""
         return await self.upkeep.cleanup_old_tasks(days)
+
+
+def _log_failure(done: asyncio.Future[Any]) -> None:
+    if not done.cancelled() and done.exception() is not None:
+        log.error("letting a task go failed", exc_info=done.exception())
 
 
 def _stopped(f: FileState) -> FileState:

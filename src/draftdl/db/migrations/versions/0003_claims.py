@@ -1,9 +1,8 @@
 """Claims for more than one node: tasks.owner, attempt and lease_until; the nodes table; the
-control requests between nodes and the settings they share; and, on PostgreSQL, pgqueuer's
-tables (the queue workers claim tasks from).
-
-pgqueuer's schema is one SQL script; asyncpg takes a multi-statement script only through the
-driver connection's own ``execute`` (not as a prepared statement).
+control requests between nodes and the settings they share; a task's own draft folder key
+(a regenerate's, built by whichever worker takes it); and, on PostgreSQL, the sequence tasks
+are numbered from in a cluster. (pgqueuer's tables are made by the first cluster node that
+starts: cluster/jobs.py; a single process on PostgreSQL needs neither them nor pgqueuer.)
 
 Revision ID: 0003
 Revises: 0002
@@ -11,7 +10,6 @@ Revises: 0002
 
 import sqlalchemy as sa
 from alembic import op
-from sqlalchemy.util import await_only
 
 revision = "0003"
 down_revision = "0002"
@@ -24,6 +22,7 @@ def upgrade() -> None:
         batch.add_column(sa.Column("owner", sa.String(64), nullable=True))
         batch.add_column(sa.Column("attempt", sa.Integer(), nullable=False, server_default="0"))
         batch.add_column(sa.Column("lease_until", sa.DateTime(timezone=True), nullable=True))
+        batch.add_column(sa.Column("build_key", sa.String(32), nullable=True))
     op.create_table(
         "nodes",
         sa.Column("name", sa.String(64), primary_key=True),
@@ -40,6 +39,7 @@ def upgrade() -> None:
         sa.Column("action", sa.String(16), nullable=False),
         sa.Column("args", sa.Text(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("taken_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("answer", sa.Text(), nullable=True),
         sa.Column("answered_at", sa.DateTime(timezone=True), nullable=True),
     )
@@ -49,21 +49,21 @@ def upgrade() -> None:
         sa.Column("name", sa.String(64), primary_key=True),
         sa.Column("value", sa.Text(), nullable=False),
     )
-    bind = op.get_bind()
-    if bind.dialect.name == "postgresql":
-        from draftdl.cluster.jobs import install_sql
-
-        driver = bind.connection.driver_connection
-        if driver is None:
-            raise RuntimeError("no driver connection to install pgqueuer's schema on")
-        await_only(driver.execute(install_sql()))
+    if op.get_bind().dialect.name == "postgresql":
+        # Numbers for tasks submitted on any node (each api node counting on its own would
+        # hand out the same ones), from above the highest stored.
+        op.execute("CREATE SEQUENCE tasks_seq")
+        op.execute("SELECT setval('tasks_seq', COALESCE(max(seq), 0) + 1, false) FROM tasks")
 
 
 def downgrade() -> None:
     op.drop_table("cluster_settings")
     op.drop_table("control_requests")
     op.drop_table("nodes")
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("DROP SEQUENCE tasks_seq")
     with op.batch_alter_table("tasks") as batch:
+        batch.drop_column("build_key")
         batch.drop_column("lease_until")
         batch.drop_column("attempt")
         batch.drop_column("owner")
