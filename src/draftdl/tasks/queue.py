@@ -634,9 +634,7 @@ class TaskQueue:
             saved = dataclasses.replace(task, **changes, updated_at=utcnow())
             # (in a cluster a waiting task's job gets the new priority)
             enqueue = self._enqueues(task, task.status)
-            fence = None
-            if self.cluster and task.id not in self.live:
-                fence, saved.attempt = task.attempt, task.attempt + 1
+            fence = self._fence(task, saved)
             try:
                 await self._write(
                     self.db.save_transition,
@@ -786,9 +784,7 @@ class TaskQueue:
             # A worker lets go of a task that ended or is paused (any worker resumes it).
             release = self.cluster and (dst.final or dst is TaskStatus.PAUSED)
             holds = not self.cluster or task.id in self.live
-            fence = None
-            if not holds:  # (a node that holds no claim on it: see save_transition)
-                fence, saved.attempt = task.attempt, task.attempt + 1
+            fence = self._fence(task, saved)
             try:
                 await self._write(
                     self.db.save_transition,
@@ -838,6 +834,14 @@ class TaskQueue:
                 elif dst in ACTIVE:
                     self._wake_scheduler.set()
             return True
+
+    def _fence(self, task: TaskState, saved: TaskState) -> int | None:
+        """In a cluster, a node that holds no claim on the task writes it with a new claim
+        number (``saved.attempt``), fenced by the one it read (see save_transition)."""
+        if not self.cluster or task.id in self.live:
+            return None
+        saved.attempt = task.attempt + 1
+        return task.attempt
 
     def _enqueues(self, task: TaskState, status: TaskStatus) -> bool:
         """In a cluster, a task no node holds that (still) waits for a worker or a build."""
