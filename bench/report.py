@@ -300,6 +300,15 @@ def print_profiles(profiles: list[Json]) -> None:
             print(f"  {n}. {r['own_pct']:5.1f}% own {r['total_pct']:5.1f}% total  {r['function']}")
 
 
+def page_reporting_text(host: Json) -> str:
+    """The VM's free page reporting, when it had any (bench/host_memory.py)."""
+    if host.get("page_reporting_order") is None:
+        return ""
+    return "; the guest's free page reporting " + (
+        "held off for the run" if host.get("held_off") else f"on ({host.get('note')})"
+    )
+
+
 def markdown(result: Json) -> str:
     """The target table as README carries it, with the date and the machine; CLUSTER's
     tables after it."""
@@ -308,7 +317,8 @@ def markdown(result: Json) -> str:
         f"Measured {result['created'][:10]} on {m['cpus']} cores ({m['cpu']}), "
         f"{m['memory_gib']} GiB, Linux {m['kernel']}, Python {m['python']}, "
         f"{m['aria2c'].replace(' version', '')}, {m['nginx'].replace('nginx version: ', '')}; "
-        f"commit {m['commit']}; `{result['command']}` ({result['duration_s'] / 60:.1f} min)."
+        f"commit {m['commit']}; `{result['command']}` ({result['duration_s'] / 60:.1f} min)"
+        f"{page_reporting_text(m.get('free_page_reporting') or {})}."
     )
     lines = [textwrap.fill(head, 96, break_on_hyphens=False, break_long_words=False)]
     # No target table when nothing with a target ran (CLUSTER alone has none).

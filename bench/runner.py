@@ -36,6 +36,7 @@ from bench.common import (
     pick_tmp_root,
 )
 from bench.downloads import DownloadFamily, DownloadWorkload, download_workloads
+from bench.host_memory import page_reporting_held, touch_memory
 from bench.latency import LatencyFamily
 from bench.listing import ListingFamily
 from bench.nginx import PHOTO, nginx_server, write_padded_photo, write_random_file
@@ -196,6 +197,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     p.add_argument("--keep-tmp", action="store_true", help="keep the temp dir (logs) at exit")
     p.add_argument(
+        "--keep-page-reporting",
+        action="store_true",
+        help="leave a VM guest's free page reporting on (held off for the run by default, "
+        "when root can: bench/host_memory.py says why)",
+    )
+    p.add_argument(
         "--output",
         type=Path,
         default=RESULTS_DIR / "latest.json",
@@ -310,13 +317,20 @@ def main(argv: list[str] | None = None) -> int:
     profiles: list[Profile] = []
     output: Path = args.output
     stamp = time.strftime("%Y%m%d-%H%M%S")
+    host: Json = {}
     try:
-        with temp_dir(need, args.keep_tmp) as tmp:
+        with (
+            page_reporting_held(args.keep_page_reporting) as host,
+            temp_dir(need, args.keep_tmp) as tmp,
+        ):
+            print(f"free page reporting: {host.get('note') or 'held off for the run'}")
             root = tmp / "www"
             t0 = time.perf_counter()
             written = write_data(root, served, bool({"SUBMIT", "LIST", "CLUSTER"} & set(used)))
             if written:
                 print(f"wrote {written / MIB:.0f} MiB of data in {time.perf_counter() - t0:.1f} s")
+            if host["held_off"]:
+                touch_memory(tmp, need - data_bytes)
             needs_nginx = any(n != "LAT" for n in used)
             server = nginx_server(tmp, root, free_port(set())) if needs_nginx else nullcontext("")
             # The stack holds what a family starts for the whole run (CLUSTER's PostgreSQL),
@@ -370,7 +384,7 @@ def main(argv: list[str] | None = None) -> int:
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "command": shlex.join(["bench/run.py", *(sys.argv[1:] if argv is None else argv)]),
         "duration_s": time.perf_counter() - started,
-        "machine": machine(args.src),
+        "machine": machine(args.src) | {"free_page_reporting": host},
         "loadavg_before": load_before,
         "loadavg_after": os.getloadavg(),
         "options": {
