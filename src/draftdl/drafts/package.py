@@ -28,6 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from draftdl.drafts.draft_json import dump_bytes
+
 TIMELINES = ("draft_content.json", "draft_info.json")
 META = "draft_meta_info.json"
 MANIFEST = "draftdl-manifest.json"
@@ -139,11 +141,9 @@ def pack_draft(folder: Path, out: Path, root: str | None = None) -> PackedDraft:
                 continue
             if path.name in TIMELINES and path.parent == folder:
                 content = fix(json.loads(path.read_text(encoding="utf-8")))
-                text = json.dumps(content, ensure_ascii=False, indent=4)
-                add_bytes(archive, arcname, text.encode("utf-8"))
+                add_bytes(archive, arcname, dump_bytes(content))
             elif path.name == META and path.parent == folder:
-                text = json.dumps(fix(meta), ensure_ascii=False, indent=4)
-                add_bytes(archive, arcname, text.encode("utf-8"))
+                add_bytes(archive, arcname, dump_bytes(fix(meta)))
             else:  # media are compressed already
                 info = _info(arcname, when, zipfile.ZIP_STORED)
                 digest = hashlib.sha256()

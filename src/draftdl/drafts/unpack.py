@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePath
 from typing import Any
 
+from draftdl.drafts.draft_json import dump_bytes
 from draftdl.drafts.package import CHUNK, MANIFEST, MANIFEST_FORMAT, META, TIMELINES, file_sha256
 from draftdl.errors import DraftdlError
 from draftdl.names import UNSAFE, WINDOWS_RESERVED
@@ -272,7 +273,7 @@ def media_paths(content: dict[str, Any]) -> list[str]:
 
 
 def _write_json(path: Path, data: Any) -> bytes:
-    raw = json.dumps(data, ensure_ascii=False, indent=4).encode("utf-8")
+    raw = dump_bytes(data)
     path.write_bytes(raw)
     return raw
 
