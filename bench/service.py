@@ -274,12 +274,19 @@ def task_problem(view: Json) -> str | None:
     return f"{status}: {str(err)[:300]}{detail[:400]}"
 
 
-def task_view(client: httpx.Client, url: str, tid: str) -> Json:
-    """One task as the API shows it; a failed or cancelled task aborts the measurement."""
-    r = client.get(f"{url}/api/tasks/{tid}")
+def task_view(client: httpx.Client, url: str, tid: str, files: bool = True) -> Json:
+    """One task as the API shows it; a failed or cancelled task aborts the measurement.
+
+    Polls ask without the files (``files=false``), as a client following a task of 1,000
+    files would: the whole list 50 times a second was a third of W4's server CPU and the
+    bench's own parsing of it more. A failed task is read again with them, for its errors.
+    """
+    r = client.get(f"{url}/api/tasks/{tid}", params=None if files else {"files": "false"})
     r.raise_for_status()
     data: Any = r.json()
     info: Json = data if isinstance(data, dict) else {}
+    if not files and str(dig(info, "status") or "").lower() in TERMINAL_BAD:
+        return task_view(client, url, tid)
     problem = task_problem(info)
     if problem is not None:
         raise BenchError(f"task {tid} {problem}")
@@ -334,7 +341,7 @@ def poll_until(
     seen: dict[str, Json] = {}
 
     def finished(tid: str) -> bool:
-        view = task_view(client, url, tid)
+        view = task_view(client, url, tid, files=False)
         if done(view):
             seen[tid] = view
             return True

@@ -39,6 +39,23 @@ async def test_list_filters_and_pages_newest_first(
         assert (await service.http.get("/api/tasks", params=params)).status_code == 422
 
 
+async def test_a_task_without_its_files(service: Service, fileserver: FileServer) -> None:
+    """files=false: the same task as with its files, less the list; progress still counts."""
+    urls = [fileserver.url(f"/size/1K/w{i}.bin") for i in range(3)]
+    task_id = await service.submit(job(urls))
+    await service.wait_final(task_id)
+    whole = (await service.http.get(f"/api/tasks/{task_id}")).json()
+    light = await service.http.get(f"/api/tasks/{task_id}", params={"files": "false"})
+    assert light.status_code == 200
+    assert len(whole.pop("files")) == 3
+    assert light.json() == whole
+    assert light.json()["progress"]["completed_files"] == 3
+    explicit = await service.http.get(f"/api/tasks/{task_id}", params={"files": "true"})
+    assert len(explicit.json()["files"]) == 3
+    bad = await service.http.get(f"/api/tasks/{task_id}", params={"files": "some"})
+    assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["query", "files"]
+
+
 async def test_health_reports_aria2(service: Service) -> None:
     health = (await service.http.get("/api/health")).json()
     assert health["status"] == "ok"

@@ -26,7 +26,7 @@ from servers import EXAMPLES, Service, job, make_settings, running_service
 
 JSON_ANSWERS = {
     ("post", "/api/tasks/submit"): "SubmitResponse",
-    ("get", "/api/tasks/{task_id}"): "TaskView",
+    ("get", "/api/tasks/{task_id}"): "TaskAnswer",
     ("get", "/api/tasks"): "TaskList",
     ("post", "/api/tasks/{task_id}/cancel"): "CancelResponse",
     ("get", "/api/health"): "Health",
@@ -106,6 +106,10 @@ def test_every_route_declares_its_answer(tmp_path: Path) -> None:
         assert list(ops[key]["responses"]["200"]["content"]) == [media_type], key
     schemas = doc["components"]["schemas"]
     assert "files" not in schemas["TaskSummary"]["properties"]
+    assert schemas["TaskAnswer"]["anyOf"] == [  # ?files=false: the task less its files
+        {"$ref": "#/components/schemas/TaskView"},
+        {"$ref": "#/components/schemas/TaskSummary"},
+    ]
     assert schemas["TaskList"]["properties"]["tasks"]["items"] == {
         "$ref": "#/components/schemas/TaskSummary"
     }

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, RootModel
 from pydantic.json_schema import models_json_schema
 
 from draftdl.events.bus import FINAL_EVENTS, PROGRESS, STATUS_CHANGED
@@ -91,6 +91,10 @@ class TaskView(TaskSummary):
     """A task with its files."""
 
     files: list[FileInfo]
+
+
+class TaskAnswer(RootModel[TaskView | TaskSummary]):
+    """A task read by id: with its files, or without them when asked (``files=false``)."""
 
 
 class TaskList(Open):

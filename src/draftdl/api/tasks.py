@@ -14,8 +14,8 @@ from draftdl.api.schemas import (
     JOB_SCHEMA,
     CancelResponse,
     SubmitResponse,
+    TaskAnswer,
     TaskList,
-    TaskView,
     errors,
 )
 from draftdl.errors import FieldProblem, RequestRejected
@@ -145,11 +145,19 @@ async def submit_with_url(
 @router.get(
     "/{task_id}",
     summary="A task with its progress and files",
-    response_model=TaskView,
+    description="With files=false, without its files: what a client polling a task of "
+    "thousands of files needs (progress counts them), at a fraction of the answer's size.",
+    response_model=TaskAnswer,
     responses=errors(404, 422, 503),
 )
-async def get_task(task_id: str, services: ServicesDep, wait: Wait = 0) -> Response:
-    return ViewResponse((await wait_until_final(services.queue, task_id, wait)).view())
+async def get_task(
+    task_id: str,
+    services: ServicesDep,
+    wait: Wait = 0,
+    files: Annotated[bool, Query(description="false: the task without its files")] = True,
+) -> Response:
+    task = await wait_until_final(services.queue, task_id, wait)
+    return ViewResponse(task.view(with_files=files))
 
 
 def parse_statuses(values: list[str] | None) -> frozenset[TaskStatus]:
