@@ -15,6 +15,7 @@ page: 1.58-1.86 s every time. The setting is put back at exit.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -35,32 +36,54 @@ def never_order() -> int:
 
 @contextmanager
 def page_reporting_held(keep: bool) -> Iterator[Json]:
-    """Yields what the JSON records: the setting found, and whether it was held off."""
-    state: Json = {"page_reporting_order": None, "held_off": False}
+    """Yields what the JSON records: the setting found, whether reporting is off for the run
+    (``off``) and whether this run turned it off (``held_off``) and put it back."""
+    state: Json = {"page_reporting_order": None, "off": False, "held_off": False}
     try:
         found = int(ORDER.read_text().strip())
     except (OSError, ValueError):
+        found = -1
+    if found < 0:  # no such parameter, or no reporting device behind it
         state["note"] = "no free page reporting on this kernel"
         yield state
         return
     state["page_reporting_order"] = found
     off = never_order()
-    if keep or found >= off:
-        state["note"] = "left as found" if keep else "already off"
+    if found >= off:
+        state.update(off=True, note="found so")
         yield state
         return
-    try:
-        ORDER.write_text(f"{off}\n")
-    except OSError as exc:
-        state["note"] = f"could not hold it off ({exc.strerror}); figures are noisier"
+    if keep:
+        state["note"] = "--keep-page-reporting"
         yield state
         return
-    state["held_off"] = True
-    try:
+    try:  # put back whatever ends the run, also when raising it failed halfway
+        written = _raise_order(off)
+        if written is None:
+            state["note"] = "could not hold it off; figures are noisier"
+        else:
+            state.update(held_off=True, off=written >= off, order_during_run=written)
         yield state
     finally:
-        with suppress(OSError):
+        try:
             ORDER.write_text(f"{found}\n")
+            state["restored"] = int(ORDER.read_text().strip()) == found
+        except (OSError, ValueError):
+            state["restored"] = False
+        if not state["restored"]:
+            print(f"could not put {ORDER} back to {found}", file=sys.stderr)
+
+
+def _raise_order(off: int) -> int | None:
+    """Past the largest order where the kernel allows it (some cap the value at the largest
+    order itself, which still leaves all but the largest blocks unreported)."""
+    for value in (off, off - 1):
+        try:
+            ORDER.write_text(f"{value}\n")
+            return value
+        except OSError:
+            continue
+    return None
 
 
 def touch_memory(folder: Path, size: int) -> None:

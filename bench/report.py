@@ -301,24 +301,30 @@ def print_profiles(profiles: list[Json]) -> None:
 
 
 def page_reporting_text(host: Json) -> str:
-    """The VM's free page reporting, when it had any (bench/host_memory.py)."""
+    """The VM's free page reporting during the run, when it had any (bench/host_memory.py)."""
     if host.get("page_reporting_order") is None:
         return ""
-    return "; the guest's free page reporting " + (
-        "held off for the run" if host.get("held_off") else f"on ({host.get('note')})"
-    )
+    if host.get("held_off"):
+        state = "held off for the run" if host.get("off") else "only partly held off"
+    elif host.get("off"):
+        state = "off"
+    else:
+        state = "on"
+    note = host.get("note")
+    return f"the guest's free page reporting {state}" + (f" ({note})" if note else "")
 
 
 def markdown(result: Json) -> str:
     """The target table as README carries it, with the date and the machine; CLUSTER's
     tables after it."""
     m = result["machine"]
+    pages = page_reporting_text(m.get("free_page_reporting") or {})
     head = (
         f"Measured {result['created'][:10]} on {m['cpus']} cores ({m['cpu']}), "
         f"{m['memory_gib']} GiB, Linux {m['kernel']}, Python {m['python']}, "
         f"{m['aria2c'].replace(' version', '')}, {m['nginx'].replace('nginx version: ', '')}; "
         f"commit {m['commit']}; `{result['command']}` ({result['duration_s'] / 60:.1f} min)"
-        f"{page_reporting_text(m.get('free_page_reporting') or {})}."
+        f"{'; ' + pages if pages else ''}."
     )
     lines = [textwrap.fill(head, 96, break_on_hyphens=False, break_long_words=False)]
     # No target table when nothing with a target ran (CLUSTER alone has none).

@@ -323,13 +323,13 @@ def main(argv: list[str] | None = None) -> int:
             page_reporting_held(args.keep_page_reporting) as host,
             temp_dir(need, args.keep_tmp) as tmp,
         ):
-            print(f"free page reporting: {host.get('note') or 'held off for the run'}")
+            print(f"free page reporting: {report.page_reporting_text(host) or 'none'}")
             root = tmp / "www"
             t0 = time.perf_counter()
             written = write_data(root, served, bool({"SUBMIT", "LIST", "CLUSTER"} & set(used)))
             if written:
                 print(f"wrote {written / MIB:.0f} MiB of data in {time.perf_counter() - t0:.1f} s")
-            if host["held_off"]:
+            if host["off"] and tmp.is_relative_to("/dev/shm"):
                 touch_memory(tmp, need - data_bytes)
             needs_nginx = any(n != "LAT" for n in used)
             server = nginx_server(tmp, root, free_port(set())) if needs_nginx else nullcontext("")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import json
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -12,8 +14,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pyJianYingDraft.exceptions import SegmentOverlap
 
+import draftdl.drafts.jianying as jianying
 from draftdl.drafts.draft_json import dump_bytes, plain_copy
 from draftdl.drafts.track_index import TrackIndex
+from test_drafts import local_job, plan_of
+from test_profiles import ITEMS
 
 SPANS = st.lists(st.tuples(st.integers(0, 60), st.integers(0, 12)), max_size=40)
 
@@ -73,3 +78,51 @@ def test_a_plain_copy_shares_nothing() -> None:
     copied["x"]["a"] = 2
     assert copied["y"]["a"] == 1
     assert plain_copy({"big": 2**70}) == {"big": 2**70}
+
+
+def test_orjson_text_reads_back_as_the_standard_librarys() -> None:
+    value = {
+        "f": [0.1, 1e-7, 1.5e300, -0.0, 3.0, 2**63 - 1, -(2**63)],
+        "s": '剪映 \u2028 "q" \\ \x01 😀',
+        "n": {"a": [{"b": [[], {}]}], "t": True, "z": None},
+    }
+    assert json.loads(dump_bytes(value)) == json.loads(json.dumps(value, ensure_ascii=False))
+
+
+def test_a_built_timeline_is_what_the_library_would_have_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A clip, a still, a tone and a text (three tracks): ``script_content`` against
+    ``ScriptFile.dumps`` read back, on a copy of the same script at the same moment."""
+    same: list[bool] = []
+    real = jianying.script_content
+
+    def compared(script: Any) -> dict[str, Any]:
+        expected = json.loads(copy.deepcopy(script).dumps())
+        got = real(script)
+        same.append(got == expected)
+        return got
+
+    monkeypatch.setattr(jianying, "script_content", compared)  # the name jianying calls
+    folder = jianying.build_draft(plan_of(local_job(ITEMS)), {}, tmp_path)
+    assert same == [True]
+    content = json.loads((folder / "draft_content.json").read_text(encoding="utf-8"))
+    assert len(content["tracks"]) == 3
+
+
+def test_the_builder_checks_overlaps_with_the_index(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    checked: list[tuple[int, int]] = []
+    real = TrackIndex.overlaps
+
+    def counted(self: TrackIndex, start: int, end: int) -> bool:
+        checked.append((start, end))
+        return real(self, start, end)
+
+    monkeypatch.setattr(TrackIndex, "overlaps", counted)
+    folder = jianying.build_draft(plan_of(local_job(ITEMS)), {}, tmp_path)
+    content = json.loads((folder / "draft_content.json").read_text(encoding="utf-8"))
+    segments = [s["target_timerange"] for t in content["tracks"] for s in t["segments"]]
+    assert sorted(checked) == sorted((r["start"], r["start"] + r["duration"]) for r in segments)
+    assert len(checked) == 4

@@ -29,7 +29,7 @@ from typing import Any, TypeAlias
 import pyJianYingDraft as jy
 from PIL import Image
 
-from draftdl.drafts.draft_json import dump_bytes, plain_copy
+from draftdl.drafts.draft_json import dump_bytes, script_content
 from draftdl.drafts.library_errors import explain
 from draftdl.drafts.location import STAGING_PREFIX, remove_builds_of, staging_dir
 from draftdl.drafts.profiles import DEFAULT_PROFILE, PROFILES, apply_profile
@@ -392,30 +392,6 @@ def build_draft(
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return final
-
-
-def script_content(script: jy.ScriptFile) -> dict[str, Any]:
-    """What ``ScriptFile.dumps`` writes (pyJianYingDraft 0.3), as data: its text was only
-    read back, and the library indents it in pure Python (a tenth of a second for 1,000
-    pictures). The same steps, then one plain copy, as reading the text back gave."""
-    content: dict[str, Any] = script.content
-    content["fps"] = script.fps
-    content["duration"] = script.duration
-    content["config"]["maintrack_adsorb"] = script.maintrack_adsorb
-    content["canvas_config"] = {"width": script.width, "height": script.height, "ratio": "original"}
-    materials: dict[str, Any] = script.materials.export_json()
-    for kind, imported in script.imported_materials.items():
-        materials.setdefault(kind, []).extend(imported)
-    content["materials"] = materials
-    tracks = sorted([*script.imported_tracks, *script.tracks.values()], key=lambda t: t.track_order)
-    exported = [track.export_json() for track in tracks]
-    for index, track in enumerate(exported):
-        for segment in track["segments"]:
-            segment["render_index"] = index
-            segment["track_render_index"] = 0
-    content["tracks"] = exported
-    copied: dict[str, Any] = plain_copy(content)
-    return copied
 
 
 def _move_into_place(staging: Path, final: Path) -> None:

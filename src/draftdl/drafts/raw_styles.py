@@ -27,6 +27,7 @@ from typing import Any
 
 import pyJianYingDraft as jy
 
+from draftdl.drafts.draft_json import script_content
 from draftdl.drafts.styles import SegmentStyle, apply_style
 
 Extras = list[tuple[str, dict[str, Any]]]
@@ -89,7 +90,7 @@ def style_raw(
     script = jy.ScriptFile(1920, 1080, 30, True)
     ref = script.append_track(jy.TrackSpec(jy.TrackType[kind]))
     script.add_segment(thing, ref)
-    dumped = json.loads(script.dumps())
+    dumped = script_content(script)
     made = dumped["tracks"][0]["segments"][0]
     by_id = {
         m["id"]: (category, m)
