@@ -278,8 +278,9 @@ def task_view(client: httpx.Client, url: str, tid: str, files: bool = True) -> J
     """One task as the API shows it; a failed or cancelled task aborts the measurement.
 
     Polls ask without the files (``files=false``), as a client following a task of 1,000
-    files would: the whole list 50 times a second was a third of W4's server CPU and the
-    bench's own parsing of it more. A failed task is read again with them, for its errors.
+    files would: answering with the whole list 50 times a second was 11 % of the server's
+    busy samples in W4 (py-spy), and the bench parsed it too. A failed task is read again
+    with them, for its errors.
     """
     r = client.get(f"{url}/api/tasks/{tid}", params=None if files else {"files": "false"})
     r.raise_for_status()
@@ -373,8 +374,8 @@ def submit_all(url: str, bodies: list[Json], concurrency: int = SUBMIT_CONCURREN
     async def go() -> list[str]:
         limits = httpx.Limits(max_connections=concurrency)
         gate = asyncio.Semaphore(concurrency)
-        # verify=False: plain HTTP on loopback needs no TLS context, and building one loads
-        # the CA bundle (21-38 ms here), which fell inside the timed span of every workload.
+        # verify=False: plain HTTP on loopback, so the CA bundle is not loaded (21-38 ms
+        # here), which fell inside the timed span of every workload.
         async with httpx.AsyncClient(timeout=30, limits=limits, verify=False) as http:
 
             async def one(body: Json) -> str:
