@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
-from bench.common import MIB, Json
+from bench.common import Json
 
 ORDER = Path("/sys/module/page_reporting/parameters/page_reporting_order")
 BUDDYINFO = Path("/proc/buddyinfo")
@@ -87,18 +87,12 @@ def _raise_order(off: int) -> int | None:
 
 
 def touch_memory(folder: Path, size: int) -> None:
-    """Writes and deletes ``size`` bytes in ``folder`` (tmpfs), so the pages the workloads'
-    outputs get next have been backed by the host once already."""
+    """Allocates and frees ``size`` bytes in ``folder`` (tmpfs zeroes the pages it allocates),
+    so the pages the workloads' outputs get next have been backed by the host once already."""
     path = folder / "ballast.bin"
-    block = bytes(4 * MIB)
+    fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
     try:
-        with path.open("wb") as f:
-            left = size
-            while left > 0:
-                n = min(left, len(block))
-                f.write(block[:n])
-                left -= n
-            f.flush()
-            os.fsync(f.fileno())
+        os.posix_fallocate(fd, 0, size)
     finally:
+        os.close(fd)
         path.unlink(missing_ok=True)

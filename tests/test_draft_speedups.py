@@ -53,9 +53,14 @@ def test_the_index_accepts_and_refuses_what_the_library_does(spans: list[tuple[i
 
 
 def test_the_index_refuses_another_kind_of_segment() -> None:
-    track = text_track()
-    with pytest.raises(TypeError, match="not of the same type"):
-        TrackIndex(track).add_segment(jy.AudioSegment.__new__(jy.AudioSegment))
+    """With the library's own words."""
+    track, library = text_track(), text_track()
+    audio = jy.AudioSegment.__new__(jy.AudioSegment)
+    with pytest.raises(TypeError) as ours:
+        TrackIndex(track).add_segment(audio)
+    with pytest.raises(TypeError) as theirs:
+        library.add_segment(audio)
+    assert str(ours.value) == str(theirs.value)
     assert track.segments == []
 
 
